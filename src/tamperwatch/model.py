@@ -1,0 +1,90 @@
+"""Normalized events that every reader produces and the engine consumes.
+
+Readers turn one record of their format into at most one :class:`Event`. An event keeps only the
+fields that detection uses; the evidence pointer (source format, file, line) leads back to the
+full record.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Evidence(msgspec.Struct, frozen=True, order=True):
+    """Where a record came from: reader name, file path (``-`` for stdin) and 1-based line."""
+
+    source: str
+    file: str
+    line: int
+
+
+class Process(msgspec.Struct):
+    """A process as one record describes it.
+
+    ``pidversion`` comes from the audit token and tells apart two processes that reused one pid,
+    or one process before and after ``exec``. Fields a format does not carry stay ``None``.
+    """
+
+    pid: int
+    pidversion: int | None = None
+    ppid: int | None = None
+    parent_pidversion: int | None = None
+    path: str | None = None
+    args: list[str] | None = None
+    team_id: str | None = None
+    signing_id: str | None = None
+    platform_binary: bool | None = None
+    tty: bool = False
+    euid: int | None = None
+    group_id: int | None = None
+    session_id: int | None = None
+    name: str | None = None
+
+
+class CrashInfo(msgspec.Struct):
+    """The fields of a crash report that tell what ended the process and who ended it."""
+
+    process_name: str | None = None
+    bundle_id: str | None = None
+    version: str | None = None
+    exception_type: str | None = None
+    signal: str | None = None
+    namespace: str | None = None
+    code: int | None = None
+    indicator: str | None = None
+    by_process: str | None = None
+    by_pid: int | None = None
+    team_id: str | None = None
+    bug_type: str | None = None
+    application_specific: str | None = None
+
+
+class Event(msgspec.Struct):
+    """One normalized record.
+
+    ``time`` is seconds since the Unix epoch in UTC. ``kind`` is the eslogger short event name
+    for Endpoint Security records (``exec``, ``fork``, ``signal``, ...), ``log`` for a unified
+    log message and ``crash`` for a crash report. ``process`` is the process that acted (the ES
+    instigator, the process that logged the message, the crashed process); ``target`` is the
+    process acted on (exec image, fork child, signal or task-port target).
+    """
+
+    time: float
+    kind: str
+    evidence: Evidence
+    host: str | None = None
+    process: Process | None = None
+    target: Process | None = None
+    path: str | None = None
+    dest_path: str | None = None
+    signal: int | None = None
+    status: int | None = None
+    flags: int | None = None
+    identifier: str | None = None
+    message: str | None = None
+    subsystem: str | None = None
+    category: str | None = None
+    crash: CrashInfo | None = None
+    event_type: int | None = None
+    seq_num: int | None = None
+    global_seq_num: int | None = None

@@ -1,0 +1,136 @@
+"""What every reader shares: format detection, line iteration, counters and located warnings.
+
+A reader module defines a :class:`Reader` subclass with
+
+* ``name``: the short source name used in evidence (``eslogger``, ``unifiedlog``, ``crash``);
+* ``sniff(head)``: ``True`` when the first bytes of a file are this format. It must be cheap and
+  must not raise. Returning ``False`` means "not my format";
+* ``read(source, context)``: yield :class:`~tamperwatch.model.Event` objects. A record that is of
+  this format but broken is counted with ``context.skip(line, reason)`` and reading goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, ClassVar
+
+from tamperwatch.model import Event
+
+log = logging.getLogger(__name__)
+
+# A reader looks at this many bytes from the start of a file to decide whether the file is its
+# format.
+SNIFF_BYTES = 64 * 1024
+
+# Longest line a reader accepts. A longer line is skipped with a warning, so one hostile line
+# cannot make the scan hold an unbounded buffer.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+# Located warnings kept per file; the counters keep counting after that.
+MAX_WARNINGS_PER_FILE = 50
+
+
+@dataclass(frozen=True)
+class InputWarning:
+    """A located problem with the input: file, 1-based line (0 for the whole file) and message."""
+
+    file: str
+    line: int
+    message: str
+
+
+@dataclass
+class FileStats:
+    """Counts for one input file. ``read`` = ``used`` + the sum of ``skipped``."""
+
+    file: str
+    format: str | None = None
+    host: str | None = None
+    read: int = 0
+    used: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    warnings: list[InputWarning] = field(default_factory=list)
+    dropped_warnings: int = 0
+    error: str | None = None
+
+
+class ReadContext:
+    """Counters and warnings of one file, handed to a reader while it reads that file."""
+
+    def __init__(self, stats: FileStats, host: str | None = None) -> None:
+        self.stats = stats
+        self.file = stats.file
+        self.host = host
+
+    def record(self) -> None:
+        """Count one record read from the file."""
+        self.stats.read += 1
+
+    def used(self) -> None:
+        """Count one record that became an event."""
+        self.stats.used += 1
+
+    def skip(self, line: int, reason: str, detail: str | None = None) -> None:
+        """Count a record of this format that could not be used, and keep a located warning."""
+        self.stats.skipped[reason] += 1
+        self.warn(line, reason if detail is None else f"{reason}: {detail}")
+
+    def note(self, what: str) -> None:
+        """Count something worth reporting that is not an error (an unknown event type, say)."""
+        self.stats.notes[what] += 1
+
+    def warn(self, line: int, message: str) -> None:
+        """Keep a located warning, up to :data:`MAX_WARNINGS_PER_FILE` per file."""
+        if len(self.stats.warnings) < MAX_WARNINGS_PER_FILE:
+            self.stats.warnings.append(InputWarning(self.file, line, message))
+        else:
+            self.stats.dropped_warnings += 1
+        log.debug("%s:%d: %s", self.file, line, message)
+
+
+class Reader:
+    """Base class of the format readers; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def sniff(self, head: bytes) -> bool:
+        raise NotImplementedError
+
+    def read(self, source: BinaryIO, context: ReadContext) -> Iterator[Event]:
+        raise NotImplementedError
+
+
+def iter_lines(
+    source: BinaryIO, context: ReadContext, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, line)`` pairs without the line ending, starting at line 1.
+
+    A line longer than ``max_line_bytes`` is skipped whole (counted and warned about), and the
+    reader never holds more than ``max_line_bytes`` of it. A last line without a newline is
+    yielded like any other; the reader decides whether it is complete.
+    """
+    number = 0
+    while True:
+        line = source.readline(max_line_bytes + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            context.record()
+            context.skip(number, "line too long", f"longer than {max_line_bytes} bytes")
+            while True:
+                rest = source.readline(max_line_bytes + 1)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            continue
+        yield number, line.rstrip(b"\r\n")
+
+
+def decode_text(raw: bytes) -> str:
+    """Decode a line as UTF-8; invalid bytes become U+FFFD instead of failing the record."""
+    return raw.decode("utf-8", errors="replace")

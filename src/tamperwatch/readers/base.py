@@ -55,7 +55,10 @@ class FileStats:
     notes: Counter[str] = field(default_factory=Counter)
     warnings: list[InputWarning] = field(default_factory=list)
     dropped_warnings: int = 0
+    # Why the file could not be read at all (permissions, I/O), or None.
     error: str | None = None
+    # Why no reader took the file (empty, unknown or unsupported format), or None.
+    unrecognised: str | None = None
 
 
 class ReadContext:

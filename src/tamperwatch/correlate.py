@@ -1,0 +1,366 @@
+"""Correlation of one host's signals into incidents, with attribution and explanations.
+
+Signals arrive in event-time order. A signal joins an open incident of the same host when it
+falls inside ``crash_correlation_window`` of that incident's last signal and concerns the same
+component or comes from the same actor group (login session or process tree). An impairment
+without a known actor inherits the actor of the actions before it; an Endpoint Security client
+killed or crashed right after a flood of events from one process group names that group's
+leader as the actor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from tamperwatch import signals as sig
+from tamperwatch.incident import (
+    SEVERITIES,
+    ActorRecord,
+    AncestorRecord,
+    AttackRecord,
+    ComponentRef,
+    EvidenceRef,
+    Incident,
+    SignalRecord,
+)
+from tamperwatch.inventory import Component, Inventory
+from tamperwatch.model import Event, Evidence
+from tamperwatch.process_table import ProcessTable
+from tamperwatch.signals import Actor, Signal
+from tamperwatch.timeutil import format_rfc3339
+
+ANALYTIC = "AN2040"
+
+# Distinct process groups counted per second of event time; the rest are pooled so that a storm
+# of unique groups cannot grow memory without bound.
+MAX_GROUPS_PER_SECOND = 4096
+
+
+@dataclass
+class _Bucket:
+    second: int
+    counts: Counter[int] = field(default_factory=Counter)
+    first_evidence: dict[int, Evidence] = field(default_factory=dict)
+    total: int = 0
+
+
+class FloodTracker:
+    """Events per process group per second of event time, over the correlation window."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self._buckets: deque[_Bucket] = deque()
+
+    def add(self, event: Event) -> None:
+        process = event.process
+        if process is None:
+            return
+        group = process.group_id if process.group_id is not None else process.pid
+        second = int(event.time)
+        buckets = self._buckets
+        if not buckets or buckets[-1].second != second:
+            if buckets and second < buckets[-1].second:
+                return
+            buckets.append(_Bucket(second))
+            horizon = second - self.window
+            while buckets and buckets[0].second < horizon:
+                buckets.popleft()
+        bucket = buckets[-1]
+        bucket.total += 1
+        if group in bucket.counts or len(bucket.counts) < MAX_GROUPS_PER_SECOND:
+            bucket.counts[group] += 1
+            bucket.first_evidence.setdefault(group, event.evidence)
+
+    def top(self, until: float) -> tuple[int, int, int, Evidence] | None:
+        """Return ``(group, events, all_events, first_evidence)`` of the busiest group in the window."""
+        totals: Counter[int] = Counter()
+        first: dict[int, Evidence] = {}
+        everything = 0
+        for bucket in self._buckets:
+            if bucket.second > until or bucket.second < until - self.window:
+                continue
+            totals.update(bucket.counts)
+            everything += bucket.total
+            for group, evidence in bucket.first_evidence.items():
+                first.setdefault(group, evidence)
+        if not totals:
+            return None
+        group, count = totals.most_common(1)[0]
+        return group, count, everything, first[group]
+
+
+@dataclass
+class _Open:
+    """An incident being built."""
+
+    signals: list[Signal]
+    components: dict[str, Component]
+    groups: set[tuple[str, int]]
+    last: float
+
+    @property
+    def first(self) -> Signal:
+        return self.signals[0]
+
+
+class HostCorrelator:
+    """Group one host's signals into incidents and judge each incident."""
+
+    def __init__(
+        self,
+        host: str,
+        inventory: Inventory,
+        table: ProcessTable,
+        window: float,
+        burst_threshold: int,
+        flood_threshold: int,
+    ) -> None:
+        self.host = host
+        self.inventory = inventory
+        self.table = table
+        self.window = window
+        self.burst_threshold = burst_threshold
+        self.flood_threshold = flood_threshold
+        self.flood = FloodTracker(window)
+        self._open: list[_Open] = []
+        self._done: list[_Open] = []
+        self._pending_bursts: dict[tuple[str, str], deque[Signal]] = {}
+
+    def add(self, signal: Signal) -> None:
+        self._close_stale(signal.time)
+        if signal.burst_only:
+            released = self._release_burst(signal)
+            if not released:
+                return
+            for held in released:
+                self._place(held)
+            return
+        self._place(signal)
+
+    def finish(self) -> list[Incident]:
+        self._done.extend(self._open)
+        self._open = []
+        return [self._build(incident) for incident in self._done]
+
+    # grouping ----------------------------------------------------------------------------------
+
+    def _place(self, signal: Signal) -> None:
+        incident = self._find(signal)
+        if incident is None:
+            if signal.actor is None and signal.kind in (sig.ES_CLIENT_TERMINATED, sig.CRASHED):
+                flood = self._flood_signal(signal)
+                if flood is not None:
+                    incident = self._new(flood)
+            if incident is None:
+                self._new(signal)
+                return
+        incident.signals.append(signal)
+        if signal.component is not None:
+            incident.components.setdefault(signal.component.id, signal.component)
+        if signal.actor is not None:
+            incident.groups.add(signal.actor.group)
+        incident.last = max(incident.last, signal.time)
+
+    def _find(self, signal: Signal) -> _Open | None:
+        best: _Open | None = None
+        for incident in self._open:
+            if signal.time - incident.last > self.window:
+                continue
+            same_component = signal.component is not None and signal.component.id in incident.components
+            same_group = signal.actor is not None and signal.actor.group in incident.groups
+            if (same_component or same_group) and (best is None or incident.last >= best.last):
+                best = incident
+        return best
+
+    def _new(self, signal: Signal) -> _Open:
+        incident = _Open(
+            signals=[signal],
+            components={signal.component.id: signal.component} if signal.component else {},
+            groups={signal.actor.group} if signal.actor else set(),
+            last=signal.time,
+        )
+        self._open.append(incident)
+        return incident
+
+    def _close_stale(self, now: float) -> None:
+        still_open = []
+        for incident in self._open:
+            if now - incident.last > self.window:
+                self._done.append(incident)
+            else:
+                still_open.append(incident)
+        self._open = still_open
+
+    def _release_burst(self, signal: Signal) -> list[Signal]:
+        key = (signal.kind, signal.component.id if signal.component else "")
+        held = self._pending_bursts.setdefault(key, deque(maxlen=max(self.burst_threshold, 1) * 64))
+        while held and signal.time - held[0].time > self.window:
+            held.popleft()
+        held.append(signal)
+        if len(held) < self.burst_threshold:
+            return []
+        released = list(held)
+        held.clear()
+        return released
+
+    def _flood_signal(self, signal: Signal) -> Signal | None:
+        top = self.flood.top(signal.time)
+        if top is None:
+            return None
+        group, count, everything, evidence = top
+        if count < self.flood_threshold or count * 2 < everything:
+            return None
+        leader = self.table.latest(group)
+        actor = Actor.from_entry(self.table, leader) if leader is not None else None
+        name = posixpath.basename(leader.path or "") if leader is not None else f"group {group}"
+        summary = (
+            f"{count} events from process group {group} ({name}) within "
+            f"{int(self.window)} s before the failure, {count * 100 // max(everything, 1)}% of the host's events"
+        )
+        return Signal(
+            kind=sig.EVENT_FLOOD,
+            time=signal.time,
+            component=signal.component,
+            summary=summary,
+            evidence=[evidence],
+            actor=actor,
+        )
+
+    # judging -----------------------------------------------------------------------------------
+
+    def _build(self, incident: _Open) -> Incident:
+        signals = sorted(incident.signals, key=lambda s: s.time)
+        actor_signal = next((s for s in signals if s.actor is not None and s.action), None)
+        actor = actor_signal.actor if actor_signal is not None else None
+        components = list(incident.components.values())
+        status, explanation = self._judge(signals)
+        severity = self._severity(signals, components, actor)
+        if status == "explained":
+            severity = 0
+        techniques = sorted({t for s in signals for t in s.techniques})
+        first = signals[0]
+        return Incident(
+            id=_incident_id(self.host, first),
+            host=self.host,
+            first_seen=format_rfc3339(first.time),
+            last_seen=format_rfc3339(max(s.time for s in signals)),
+            status=status,
+            explanation=explanation,
+            severity=SEVERITIES[severity],
+            title=self._title(signals, components, actor),
+            components=[ComponentRef(c.id, c.product, c.vendor) for c in components],
+            signals=[_signal_record(s) for s in signals],
+            actor=_actor_record(actor) if actor is not None else None,
+            attack=AttackRecord(ANALYTIC, techniques),
+        )
+
+    def _judge(self, signals: list[Signal]) -> tuple[sig.Status, str | None]:
+        actions = [s for s in signals if s.actor is not None and s.action]
+        if not actions:
+            return "suspicious", None
+        reasons = []
+        for signal in actions:
+            assert signal.actor is not None
+            reason = sig.trusted_lineage(signal.actor, signal.component, self.inventory)
+            if reason is None:
+                return "suspicious", None
+            reasons.append(reason)
+        return "explained", reasons[0]
+
+    def _severity(self, signals: list[Signal], components: list[Component], actor: Actor | None) -> int:
+        score = max(s.severity for s in signals)
+        crashes: Counter[str] = Counter(
+            s.component.id for s in signals if s.kind == sig.CRASHED and s.component is not None
+        )
+        if crashes and max(crashes.values()) >= self.burst_threshold:
+            score = max(score, 2)
+        kinds = {s.kind for s in signals}
+        if len(kinds) >= 2 and any(not s.action for s in signals) and any(s.action for s in signals):
+            score += 1
+        if len(components) >= 2:
+            score += 1
+        if actor is not None and actor.masquerade:
+            score += 1
+        return min(score, len(SEVERITIES) - 1)
+
+    def _title(self, signals: list[Signal], components: list[Component], actor: Actor | None) -> str:
+        names = ", ".join(c.product for c in components[:3]) or "unknown component"
+        if len(components) > 3:
+            names += f" and {len(components) - 3} more"
+        crashes: Counter[str] = Counter(
+            s.component.id for s in signals if s.kind == sig.CRASHED and s.component is not None
+        )
+        kinds: list[str] = []
+        for signal in signals:
+            label = _KIND_LABELS.get(signal.kind, signal.kind)
+            if label not in kinds:
+                kinds.append(label)
+        if crashes and max(crashes.values()) >= self.burst_threshold:
+            count = max(crashes.values())
+            kinds = [f"crash burst ({count} crashes)" if k == "crashed" else k for k in kinds]
+        title = f"{names}: {', '.join(kinds)}"
+        if actor is not None:
+            title += f" by {actor.process.name or actor.process.pid}"
+            if actor.masquerade:
+                title += " (masquerading as an Apple tool)"
+        return title
+
+
+_KIND_LABELS = {
+    sig.PROCESS_KILLED: "process killed",
+    sig.PROCESS_SUSPENDED: "process suspended",
+    sig.DAEMON_UNLOADED: "daemon unloaded",
+    sig.EXTENSION_STATE_CHANGED: "extension state changed",
+    sig.FILTER_DISABLED: "filter disabled",
+    sig.ES_CLIENT_TERMINATED: "ES client terminated",
+    sig.ES_CLIENT_DEGRADED: "ES client missing deadlines",
+    sig.CRASHED: "crashed",
+    sig.PROTECTION_WEAKENED: "protection weakened",
+    sig.EVENT_FLOOD: "event flood",
+}
+
+
+def _incident_id(host: str, first: Signal) -> str:
+    evidence = first.evidence[0] if first.evidence else Evidence("", "", 0)
+    anchor = "|".join(
+        (
+            host,
+            first.kind,
+            first.component.id if first.component else "",
+            f"{first.time:.6f}",
+            evidence.source,
+            posixpath.basename(evidence.file),
+            str(evidence.line),
+        )
+    )
+    return "tw-" + hashlib.sha256(anchor.encode("utf-8")).hexdigest()[:20]
+
+
+def _signal_record(signal: Signal) -> SignalRecord:
+    return SignalRecord(
+        kind=signal.kind,
+        time=format_rfc3339(signal.time),
+        component=signal.component.id if signal.component else None,
+        summary=signal.summary,
+        evidence=[EvidenceRef(e.source, e.file, e.line) for e in signal.evidence],
+    )
+
+
+def _actor_record(actor: Actor) -> ActorRecord:
+    process = actor.process
+    return ActorRecord(
+        pid=process.pid,
+        path=process.path,
+        args=list(process.args) if process.args is not None else None,
+        team_id=process.team_id,
+        signing_id=process.signing_id,
+        platform_binary=process.platform_binary,
+        masquerade=actor.masquerade,
+        ancestry=[
+            AncestorRecord(a.pid, a.path, list(a.args) if a.args is not None else None)
+            for a in actor.ancestry
+        ],
+    )

@@ -1,0 +1,453 @@
+"""Per-event rules: turn one normalized event into signals about monitored components."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from tamperwatch import signals as sig
+from tamperwatch.commands import (
+    CRASH_SIGNALS,
+    STOPPING_SIGNALS,
+    TERMINATING_SIGNALS,
+    CommandInterpreter,
+    signal_label,
+)
+from tamperwatch.inventory import Component, Inventory
+from tamperwatch.logpatterns import LogMatch, LogPatterns
+from tamperwatch.model import Event, Process
+from tamperwatch.process_table import Entry, ProcessTable
+from tamperwatch.signals import Actor, Signal
+
+# ES open(2) flag bits as the kernel reports them in es_event_open_t.fflag (sys/fcntl.h).
+FWRITE = 0x2
+O_TRUNC = 0x400
+
+# proc_suspend_resume types (es_proc_suspend_resume_type_t).
+SUSPEND = 0
+SHUTDOWN_SOCKETS = 2
+
+# Apple daemons whose writes, renames and deletions of logs, preferences and plists are routine.
+ROUTINE_FILE_WRITERS = frozenset(
+    {
+        "syslogd", "newsyslog", "logd", "aslmanager", "auditd", "mdmclient", "ManagedClient",
+        "cfprefsd", "installd", "system_installd", "softwareupdated", "launchd", "sysextd",
+        "ReportCrash", "OSAnalytics", "SubmitDiagInfo", "diagnosticd", "configd", "kernelmanagerd",
+        "smd", "backgroundtaskmanagementd", "tccd", "profiles", "storagekitd",
+    }
+)  # fmt: skip
+
+# Task-port access that lets a process stop, patch or inject into another.
+TASK_ACCESS_KINDS = frozenset({"get_task", "trace", "remote_thread_create"})
+
+_SYSEXTD_BUNDLE = re.compile(r"\bID:\s*(?P<bundle>[A-Za-z0-9][\w.-]{2,200})")
+
+
+class RuleEngine:
+    """Evaluate the per-event rules of one host."""
+
+    def __init__(self, inventory: Inventory, patterns: LogPatterns, table: ProcessTable) -> None:
+        self.inventory = inventory
+        self.patterns = patterns
+        self.table = table
+        self.commands = CommandInterpreter(inventory)
+
+    def evaluate(self, event: Event) -> list[Signal]:
+        kind = event.kind
+        if kind == "exec":
+            return self._exec(event)
+        if kind == "signal":
+            return self._signal(event)
+        if kind == "exit":
+            return self._exit(event)
+        if kind == "proc_suspend_resume":
+            return self._suspend(event)
+        if kind in TASK_ACCESS_KINDS:
+            return self._task_access(event)
+        if kind in _FILE_KINDS:
+            return self._file(event)
+        if kind == "kextunload":
+            return self._kextunload(event)
+        if kind == "btm_launch_item_remove":
+            return self._btm_remove(event)
+        if kind == "profile_remove":
+            return self._profile_remove(event)
+        if kind == "tcc_modify":
+            return self._tcc_modify(event)
+        if kind == "log":
+            return self._log(event)
+        if kind == "crash":
+            return self._crash(event)
+        return []
+
+    # helpers -----------------------------------------------------------------------------------
+
+    def actor_of(self, process: Process | None) -> Actor | None:
+        entry = self.table.observe(process)
+        return Actor.from_entry(self.table, entry) if entry is not None else None
+
+    def _entry_component(self, process: Process | None) -> Component | None:
+        if process is None:
+            return None
+        entry = self.table.get(self.table.key_of(process))
+        path = process.path or (entry.path if entry is not None else None)
+        return self.inventory.match_process(path, process.name)
+
+    def _is_routine(self, actor: Actor | None, component: Component | None) -> bool:
+        """Tell whether a file action is the component's or the system's own housekeeping."""
+        if actor is None:
+            return False
+        process = actor.process
+        if process.platform_binary and process.name in ROUTINE_FILE_WRITERS:
+            return True
+        return sig.trusted_lineage(actor, component, self.inventory) is not None and not (
+            process.name in sig.APPLE_TOOLS
+        )
+
+    # process events ----------------------------------------------------------------------------
+
+    def _exec(self, event: Event) -> list[Signal]:
+        target = event.target
+        if target is None:
+            return []
+        argv = target.args or ([target.path] if target.path else [])
+        if not argv:
+            return []
+        findings = self.commands.interpret(argv, self.table)
+        if not findings:
+            return []
+        entry = self.table.observe(target)
+        actor = Actor.from_entry(self.table, entry) if entry is not None else None
+        return [
+            Signal(
+                kind=finding.kind,
+                time=event.time,
+                component=finding.component,
+                summary=finding.summary,
+                evidence=[event.evidence],
+                actor=actor,
+                techniques=finding.techniques,
+            )
+            for finding in findings
+        ]
+
+    def _signal(self, event: Event) -> list[Signal]:
+        number = event.signal
+        if number is None or event.target is None:
+            return []
+        if number not in TERMINATING_SIGNALS and number not in STOPPING_SIGNALS:
+            return []
+        component = self._entry_component(event.target)
+        if component is None:
+            return []
+        kind = sig.PROCESS_SUSPENDED if number in STOPPING_SIGNALS else sig.PROCESS_KILLED
+        sender = event.process
+        target_name = posixpath.basename(event.target.path or "") or str(event.target.pid)
+        summary = f"{signal_label(number)} sent to {target_name}[{event.target.pid}]"
+        if sender is None or sender.pid <= 1:
+            # launchd or the kernel delivering a signal acts for someone else: attribute later.
+            return [Signal(kind, event.time, component, summary, [event.evidence], action=False)]
+        actor = self.actor_of(sender)
+        summary += f" by {posixpath.basename(sender.path or '') or sender.pid}[{sender.pid}]"
+        return [Signal(kind, event.time, component, summary, [event.evidence], actor=actor)]
+
+    def _exit(self, event: Event) -> list[Signal]:
+        status = event.status
+        if status is None:
+            return []
+        number = status & 0x7F
+        if number in (0, 0x7F):
+            return []
+        component = self._entry_component(event.process)
+        if component is None:
+            return []
+        name = posixpath.basename((event.process.path if event.process else "") or "")
+        pid = event.process.pid if event.process else 0
+        if number in CRASH_SIGNALS:
+            summary = f"{name}[{pid}] exited with {signal_label(number)}"
+            return [Signal(sig.CRASHED, event.time, component, summary, [event.evidence], action=False)]
+        summary = f"{name}[{pid}] was terminated by {signal_label(number)}"
+        return [
+            Signal(sig.PROCESS_KILLED, event.time, component, summary, [event.evidence], action=False)
+        ]
+
+    def _suspend(self, event: Event) -> list[Signal]:
+        if event.flags not in (SUSPEND, SHUTDOWN_SOCKETS) or event.target is None:
+            return []
+        component = self._entry_component(event.target)
+        if component is None:
+            return []
+        actor = self.actor_of(event.process)
+        what = "suspended" if event.flags == SUSPEND else "network sockets shut down"
+        name = posixpath.basename(event.target.path or "")
+        summary = f"{name}[{event.target.pid}] {what}"
+        return [Signal(sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor)]
+
+    def _task_access(self, event: Event) -> list[Signal]:
+        if event.target is None or event.process is None:
+            return []
+        component = self._entry_component(event.target)
+        if component is None:
+            return []
+        actor = self.actor_of(event.process)
+        if actor is None or actor.process.platform_binary:
+            return []
+        if sig.trusted_lineage(actor, component, self.inventory) is not None:
+            return []
+        name = posixpath.basename(event.target.path or "")
+        summary = f"{event.kind} on {name}[{event.target.pid}] by {actor.process.name}[{actor.process.pid}]"
+        return [Signal(sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor)]
+
+    # file events -------------------------------------------------------------------------------
+
+    def _file(self, event: Event) -> list[Signal]:
+        path = event.path
+        if not path:
+            return []
+        kind = event.kind
+        destructive = kind in ("unlink", "rename", "truncate") or (
+            kind == "open" and event.flags is not None and event.flags & O_TRUNC and event.flags & FWRITE
+        )
+        modifying = kind in ("write", "setmode", "setflags", "setextattr") or (
+            kind == "close" and event.flags == 1
+        )
+        if not destructive and not modifying:
+            return []
+        matches = self.inventory.match_path(path)
+        if not matches:
+            return []
+        actor = self.actor_of(event.process)
+        signals: list[Signal] = []
+        for component, role in matches:
+            if self._is_routine(actor, component):
+                continue
+            verb = _file_verb(event)
+            if role == "plist":
+                if destructive:
+                    signals.append(
+                        Signal(sig.DAEMON_UNLOADED, event.time, component,
+                               f"launchd plist {verb}: {path}", [event.evidence], actor=actor)
+                    )  # fmt: skip
+                elif kind in ("write", "close"):
+                    signals.append(
+                        Signal(sig.PROTECTION_WEAKENED, event.time, component,
+                               f"launchd plist {verb}: {path}", [event.evidence], actor=actor)
+                    )  # fmt: skip
+            elif role == "log":
+                if destructive:
+                    signals.append(
+                        Signal(sig.PROTECTION_WEAKENED, event.time, component,
+                               f"log {verb}: {path}", [event.evidence], actor=actor,
+                               techniques=("T1685.006",))
+                    )  # fmt: skip
+            elif role == "data":
+                if component.builtin and actor is not None and actor.process.platform_binary and (
+                    not sig.is_interactive(actor)
+                ):
+                    continue
+                kind_out = sig.FILTER_DISABLED if component.id == "packet-filter" else sig.PROTECTION_WEAKENED
+                signals.append(
+                    Signal(kind_out, event.time, component, f"configuration {verb}: {path}",
+                           [event.evidence], actor=actor)
+                )  # fmt: skip
+            elif role in ("install", "process") and (destructive or kind in ("setmode", "setflags", "setextattr")):
+                if kind == "setextattr" and event.identifier != "com.apple.quarantine":
+                    continue
+                signals.append(
+                    Signal(sig.PROTECTION_WEAKENED, event.time, component,
+                           f"component files {verb}: {path}", [event.evidence], actor=actor)
+                )  # fmt: skip
+        return signals
+
+    def _kextunload(self, event: Event) -> list[Signal]:
+        if not event.identifier:
+            return []
+        component = self.inventory.match_kext(event.identifier)
+        if component is None:
+            return []
+        actor = self.actor_of(event.process)
+        summary = f"kernel extension {event.identifier} unloaded"
+        return [
+            Signal(sig.EXTENSION_STATE_CHANGED, event.time, component, summary, [event.evidence], actor=actor)
+        ]
+
+    def _btm_remove(self, event: Event) -> list[Signal]:
+        if not event.path:
+            return []
+        component = self.inventory.match_plist(event.path) or next(
+            (c for c, _ in self.inventory.match_path(event.path)), None
+        )
+        if component is None:
+            return []
+        actor = self.actor_of(event.process)
+        summary = f"background item removed: {event.path}"
+        return [Signal(sig.DAEMON_UNLOADED, event.time, component, summary, [event.evidence], actor=actor)]
+
+    def _profile_remove(self, event: Event) -> list[Signal]:
+        identifier = event.identifier or ""
+        component = self._component_by_identifier(identifier)
+        if component is None:
+            return []
+        actor = self.actor_of(event.process)
+        summary = f"configuration profile {identifier} removed"
+        return [Signal(sig.PROTECTION_WEAKENED, event.time, component, summary, [event.evidence], actor=actor)]
+
+    def _tcc_modify(self, event: Event) -> list[Signal]:
+        identity = event.identifier or ""
+        # es_tcc_authorization_right_t: 0 denied, 1 unknown, 2 allowed, ...
+        if event.flags not in (0, None):
+            return []
+        component = self.inventory.match_system_extension(identity) or self._component_by_identifier(identity)
+        if component is None:
+            return []
+        actor = self.actor_of(event.process)
+        summary = f"privacy permission {event.message or 'unknown service'} revoked for {identity}"
+        return [Signal(sig.PROTECTION_WEAKENED, event.time, component, summary, [event.evidence], actor=actor)]
+
+    def _component_by_identifier(self, identifier: str) -> Component | None:
+        """Find the component whose bundle ids share a vendor prefix with a profile identifier."""
+        # NOTE: profile identifiers are chosen by whoever writes the profile; this matches only
+        # identifiers that embed one of the component's bundle ids or its reverse-DNS vendor prefix.
+        if not identifier:
+            return None
+        direct = self.inventory.match_system_extension(identifier)
+        if direct is not None:
+            return direct
+        for component in self.inventory.components:
+            for bundle in (*component.system_extensions, *component.network_filters):
+                prefix = ".".join(bundle.split(".")[:2])
+                if prefix.count(".") == 1 and identifier.startswith(prefix + "."):
+                    return component
+        return None
+
+    # unified log and crash reports -------------------------------------------------------------
+
+    def _log(self, event: Event) -> list[Signal]:
+        signals: list[Signal] = []
+        for match in self.patterns.match(event):
+            produced = self._log_signal(event, match)
+            if produced is not None:
+                signals.append(produced)
+        return signals
+
+    def _log_signal(self, event: Event, match: LogMatch) -> Signal | None:
+        if match.signal == "lifecycle":
+            return None
+        fields = match.fields
+        component = self._log_component(event, fields)
+        if component is None:
+            return None
+        text = (event.message or "")[:300]
+        summary = f"{posixpath.basename(event.process.path or '') if event.process else 'log'}: {text}"
+        if not match.verified:
+            summary += " (unverified message pattern)"
+        actor: Actor | None = None
+        sender_pid = fields.get("sender_pid")
+        if sender_pid and sender_pid.isdigit() and int(sender_pid) > 1:
+            entry = self.table.latest(int(sender_pid))
+            if entry is not None:
+                actor = Actor.from_entry(self.table, entry)
+        return Signal(
+            kind=match.signal,
+            time=event.time,
+            component=component,
+            summary=summary,
+            evidence=[event.evidence],
+            actor=actor,
+            action=actor is not None,
+            burst_only=match.signal == sig.ES_CLIENT_DEGRADED,
+        )
+
+    def _log_component(self, event: Event, fields: dict[str, str]) -> Component | None:
+        label = fields.get("label")
+        if label:
+            found = self.inventory.match_label(label)
+            if found is not None:
+                return found
+        bundle = fields.get("bundle_id")
+        if bundle:
+            found = self.inventory.match_system_extension(bundle) or self.inventory.match_kext(bundle)
+            if found is not None:
+                return found
+        name = fields.get("process_name")
+        if name:
+            found = self.inventory.match_process(None, name)
+            if found is not None:
+                return found
+        if event.process is not None:
+            found = self.inventory.match_process(event.process.path, event.process.name)
+            if found is not None:
+                return found
+        if event.subsystem:
+            for component in self.inventory.components:
+                if any(event.subsystem.startswith(s) for s in component.log_subsystems):
+                    return component
+        return None
+
+    def _crash(self, event: Event) -> list[Signal]:
+        crash = event.crash
+        process = event.process
+        if crash is None or process is None:
+            return []
+        name = crash.process_name or process.name or posixpath.basename(process.path or "")
+        component = self.inventory.match_process(process.path, name)
+        if component is None and crash.bundle_id:
+            component = self.inventory.match_system_extension(crash.bundle_id)
+        if component is None and name == "sysextd" and crash.application_specific:
+            return self._sysextd_crash(event, crash.application_specific)
+        if component is None:
+            return []
+        namespace = (crash.namespace or "").upper()
+        how = f"{crash.exception_type or 'crash'}"
+        if namespace:
+            how += f", termination namespace {namespace} code {crash.code}"
+        if namespace == "ENDPOINTSECURITY" and crash.code == 2:
+            summary = f"{name}[{process.pid}] killed by Endpoint Security for missing a deadline ({how})"
+            return [
+                Signal(sig.ES_CLIENT_TERMINATED, event.time, component, summary, [event.evidence], action=False)
+            ]
+        actor: Actor | None = None
+        if crash.by_pid is not None and crash.by_pid > 1 and crash.by_pid != process.pid:
+            entry = self.table.latest(crash.by_pid)
+            if entry is not None:
+                actor = Actor.from_entry(self.table, entry)
+        summary = f"{name}[{process.pid}] crashed ({how})"
+        return [
+            Signal(sig.CRASHED, event.time, component, summary, [event.evidence], actor=actor, action=actor is not None)
+        ]
+
+    def _sysextd_crash(self, event: Event, text: str) -> list[Signal]:
+        match = _SYSEXTD_BUNDLE.search(text)
+        if match is None:
+            return []
+        bundle = match["bundle"].rstrip(",.")
+        component = self.inventory.match_system_extension(bundle)
+        if component is None:
+            return []
+        summary = f"sysextd crashed while handling {bundle}: {text.strip().splitlines()[-1][:200]}"
+        return [
+            Signal(sig.EXTENSION_STATE_CHANGED, event.time, component, summary, [event.evidence], action=False)
+        ]
+
+
+_FILE_KINDS = frozenset(
+    {"unlink", "rename", "truncate", "open", "write", "close", "setmode", "setflags", "setextattr"}
+)
+
+
+def _file_verb(event: Event) -> str:
+    return {
+        "unlink": "deleted",
+        "rename": f"moved to {event.dest_path}" if event.dest_path else "moved",
+        "truncate": "truncated",
+        "open": "truncated",
+        "write": "written",
+        "close": "modified",
+        "setmode": f"mode set to {event.flags:o}" if event.flags is not None else "mode changed",
+        "setflags": "flags changed",
+        "setextattr": f"attribute {event.identifier} set",
+    }.get(event.kind, event.kind)
+
+
+def entry_name(entry: Entry) -> str:
+    return posixpath.basename(entry.path or "") or str(entry.pid)

@@ -32,7 +32,7 @@ app = typer.Typer(
 )
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     text = "text"
     jsonl = "jsonl"
 
@@ -50,11 +50,15 @@ def _main(
     ] = 0,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
 
 
 @app.command("scan")
@@ -69,18 +73,25 @@ def scan_command(
     ],
     host: Annotated[
         str | None,
-        typer.Option("--host", help="Host name for records that carry none and are not in a collection."),
+        typer.Option(
+            "--host", help="Host name for records that carry none and are not in a collection."
+        ),
     ] = None,
     config_file: Annotated[
         Path | None,
-        typer.Option("--config", help="YAML configuration: thresholds, extra or changed components."),
+        typer.Option(
+            "--config", help="YAML configuration: thresholds, extra or changed components."
+        ),
     ] = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="text for people, jsonl for one incident per line.")
+        OutputFormat,
+        typer.Option("--format", help="text for people, jsonl for one incident per line."),
     ] = OutputFormat.text,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the output to this file instead of standard output."),
+        typer.Option(
+            "--output", "-o", help="Write the output to this file instead of standard output."
+        ),
     ] = None,
 ) -> None:
     """Scan telemetry collected from Macs and report impairments of security components."""
@@ -113,7 +124,9 @@ def scan_command(
         else:
             print_text(result, Console(highlight=False))
     except OSError as exc:
-        err.print(f"error: cannot write output: {neutralize(str(exc))}", markup=False, highlight=False)
+        err.print(
+            f"error: cannot write output: {neutralize(str(exc))}", markup=False, highlight=False
+        )
         raise typer.Exit(EXIT_ERROR) from None
 
     if result.unreadable:

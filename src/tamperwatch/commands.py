@@ -100,7 +100,9 @@ class CommandInterpreter:
         for component, rule in self.inventory.cli_rules(tool):
             if rule.matches(argv):
                 findings.append(
-                    Finding(rule.kind, component, f"{rule.summary}: {_quote(argv)}", rule.techniques)
+                    Finding(
+                        rule.kind, component, f"{rule.summary}: {_quote(argv)}", rule.techniques
+                    )
                 )
         return _unique(findings)
 
@@ -130,7 +132,8 @@ class CommandInterpreter:
         label = target
         if "/" in target:
             parts = target.split("/")
-            # system/LABEL, gui/501/LABEL, user/501/LABEL, pid/123/LABEL; a bare domain has no label.
+            # system/LABEL, gui/501/LABEL, user/501/LABEL or pid/123/LABEL.
+            # A bare domain such as gui/501 names no label.
             if parts[0] in ("system", "gui", "user", "pid", "login", "session"):
                 label = parts[-1] if len(parts) >= (2 if parts[0] == "system" else 3) else ""
             else:
@@ -166,7 +169,9 @@ class CommandInterpreter:
         for operand in operands:
             for component in self.inventory.match_name_pattern(operand, exact=not regex_mode):
                 findings.append(
-                    self._kill_finding(number, component, f"killall {signal_label(number)} {operand}")
+                    self._kill_finding(
+                        number, component, f"killall {signal_label(number)} {operand}"
+                    )
                 )
         return findings
 
@@ -198,7 +203,9 @@ class CommandInterpreter:
         for operand in _operands(argv[1:], takes_value={"-b", "-bundle-id", "-c", "-class", "-p"}):
             component = self.inventory.match_kext(operand)
             if component is not None:
-                findings.append(Finding(sig.EXTENSION_STATE_CHANGED, component, f"kextunload {operand}"))
+                findings.append(
+                    Finding(sig.EXTENSION_STATE_CHANGED, component, f"kextunload {operand}")
+                )
         for flag in ("-b", "-bundle-id"):
             for value in _flag_values(argv[1:], flag):
                 component = self.inventory.match_kext(value)
@@ -217,7 +224,9 @@ class CommandInterpreter:
                 component = self.inventory.match_kext(value)
                 if component is not None:
                     findings.append(
-                        Finding(sig.EXTENSION_STATE_CHANGED, component, f"kmutil unload {flag} {value}")
+                        Finding(
+                            sig.EXTENSION_STATE_CHANGED, component, f"kmutil unload {flag} {value}"
+                        )
                     )
         return findings
 
@@ -259,7 +268,9 @@ class CommandInterpreter:
         operands = _operands(argv[1:])
         if len(operands) < 2 or not _removes_execute(operands[0]):
             return []
-        return self._path_findings(operands[1:], f"chmod {operands[0]} made unrunnable", removal=True)
+        return self._path_findings(
+            operands[1:], f"chmod {operands[0]} made unrunnable", removal=True
+        )
 
     def _chflags(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         operands = _operands(argv[1:])

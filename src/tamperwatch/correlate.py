@@ -75,7 +75,7 @@ class FloodTracker:
             bucket.first_evidence.setdefault(group, event.evidence)
 
     def top(self, until: float) -> tuple[int, int, int, Evidence] | None:
-        """Return ``(group, events, all_events, first_evidence)`` of the busiest group in the window."""
+        """Return ``(group, events, all_events, first_evidence)`` of the busiest group."""
         totals: Counter[int] = Counter()
         first: dict[int, Evidence] = {}
         everything = 0
@@ -169,7 +169,9 @@ class HostCorrelator:
         for incident in self._open:
             if signal.time - incident.last > self.window:
                 continue
-            same_component = signal.component is not None and signal.component.id in incident.components
+            same_component = (
+                signal.component is not None and signal.component.id in incident.components
+            )
             same_group = signal.actor is not None and signal.actor.group in incident.groups
             if (same_component or same_group) and (best is None or incident.last >= best.last):
                 best = incident
@@ -218,7 +220,8 @@ class HostCorrelator:
         name = posixpath.basename(leader.path or "") if leader is not None else f"group {group}"
         summary = (
             f"{count} events from process group {group} ({name}) within "
-            f"{int(self.window)} s before the failure, {count * 100 // max(everything, 1)}% of the host's events"
+            f"{int(self.window)} s before the failure, "
+            f"{count * 100 // max(everything, 1)}% of the host's events"
         )
         return Signal(
             kind=sig.EVENT_FLOOD,
@@ -270,7 +273,9 @@ class HostCorrelator:
             reasons.append(reason)
         return "explained", reasons[0]
 
-    def _severity(self, signals: list[Signal], components: list[Component], actor: Actor | None) -> int:
+    def _severity(
+        self, signals: list[Signal], components: list[Component], actor: Actor | None
+    ) -> int:
         score = max(s.severity for s in signals)
         crashes: Counter[str] = Counter(
             s.component.id for s in signals if s.kind == sig.CRASHED and s.component is not None
@@ -278,7 +283,11 @@ class HostCorrelator:
         if crashes and max(crashes.values()) >= self.burst_threshold:
             score = max(score, 2)
         kinds = {s.kind for s in signals}
-        if len(kinds) >= 2 and any(not s.action for s in signals) and any(s.action for s in signals):
+        if (
+            len(kinds) >= 2
+            and any(not s.action for s in signals)
+            and any(s.action for s in signals)
+        ):
             score += 1
         if len(components) >= 2:
             score += 1
@@ -286,7 +295,9 @@ class HostCorrelator:
             score += 1
         return min(score, len(SEVERITIES) - 1)
 
-    def _title(self, signals: list[Signal], components: list[Component], actor: Actor | None) -> str:
+    def _title(
+        self, signals: list[Signal], components: list[Component], actor: Actor | None
+    ) -> str:
         names = ", ".join(c.product for c in components[:3]) or "unknown component"
         if len(components) > 3:
             names += f" and {len(components) - 3} more"

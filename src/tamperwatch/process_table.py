@@ -88,7 +88,7 @@ class ProcessTable:
         return self._insert(key, self._parent_key(process), process)
 
     def apply(self, event: Event) -> None:
-        """Update the table with a fork, exec or exit event; other events only teach the instigator."""
+        """Update the table from one event: fork and exec add images, exit marks one ended."""
         actor = self.observe(event.process)
         if event.kind == "fork" and event.target is not None:
             child_key = self.key_of(event.target)

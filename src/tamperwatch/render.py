@@ -21,9 +21,26 @@ from tamperwatch.scan import ScanResult
 
 # Characters that reorder or hide text in a terminal without being control characters.
 _INVISIBLE = frozenset(
-    {0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A, 0x202B, 0x202C, 0x202D,
-     0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0xFEFF}
-)  # fmt: skip
+    {
+        0x200B,
+        0x200C,
+        0x200D,
+        0x200E,
+        0x200F,
+        0x2028,
+        0x2029,
+        0x202A,
+        0x202B,
+        0x202C,
+        0x202D,
+        0x202E,
+        0x2066,
+        0x2067,
+        0x2068,
+        0x2069,
+        0xFEFF,
+    }
+)
 
 _SEVERITY_STYLES = {"low": "cyan", "medium": "yellow", "high": "red", "critical": "bold red"}
 
@@ -81,7 +98,9 @@ def _print_incident(incident: Incident, console: Console) -> None:
     console.print(header)
     line = Text("  ")
     line.append(incident.status, style=verdict_style)
-    line.append(f"  host {neutralize(incident.host)}  {incident.first_seen} .. {incident.last_seen}")
+    line.append(
+        f"  host {neutralize(incident.host)}  {incident.first_seen} .. {incident.last_seen}"
+    )
     line.append(f"  id {incident.id}", style="dim")
     console.print(line)
     if incident.explanation:
@@ -109,7 +128,9 @@ def _print_incident(incident: Incident, console: Console) -> None:
             + Text(neutralize(signal.summary))
             + Text(f"  [{neutralize(where)}]", style="dim")
         )
-    console.print(Text("  ATT&CK: " + ", ".join([incident.attack.analytic, *incident.attack.techniques])))
+    console.print(
+        Text("  ATT&CK: " + ", ".join([incident.attack.analytic, *incident.attack.techniques]))
+    )
 
 
 def _process_label(pid: int, path: str | None, args: list[str] | None) -> str:
@@ -146,15 +167,21 @@ def _print_files(files: list[FileStats], console: Console) -> None:
     console.print(table)
     for stats in files:
         for note, count in stats.notes.most_common():
-            console.print(Text(f"note: {neutralize(stats.file)}: {count} x {neutralize(note)}", style="dim"))
+            console.print(
+                Text(f"note: {neutralize(stats.file)}: {count} x {neutralize(note)}", style="dim")
+            )
         for warning in stats.warnings[:10]:
             console.print(
-                Text(f"warning: {neutralize(warning.file)}:{warning.line}: {neutralize(warning.message)}",
-                     style="yellow")
-            )  # fmt: skip
+                Text(
+                    f"warning: {neutralize(warning.file)}:{warning.line}: {neutralize(warning.message)}",
+                    style="yellow",
+                )
+            )
         hidden = len(stats.warnings) - 10 + stats.dropped_warnings
         if hidden > 0:
-            console.print(Text(f"warning: {neutralize(stats.file)}: {hidden} more warning(s)", style="yellow"))
+            console.print(
+                Text(f"warning: {neutralize(stats.file)}: {hidden} more warning(s)", style="yellow")
+            )
 
 
 def print_stats_stderr(result: ScanResult, console: Console) -> None:

@@ -30,12 +30,32 @@ SHUTDOWN_SOCKETS = 2
 # Apple daemons whose writes, renames and deletions of logs, preferences and plists are routine.
 ROUTINE_FILE_WRITERS = frozenset(
     {
-        "syslogd", "newsyslog", "logd", "aslmanager", "auditd", "mdmclient", "ManagedClient",
-        "cfprefsd", "installd", "system_installd", "softwareupdated", "launchd", "sysextd",
-        "ReportCrash", "OSAnalytics", "SubmitDiagInfo", "diagnosticd", "configd", "kernelmanagerd",
-        "smd", "backgroundtaskmanagementd", "tccd", "profiles", "storagekitd",
+        "syslogd",
+        "newsyslog",
+        "logd",
+        "aslmanager",
+        "auditd",
+        "mdmclient",
+        "ManagedClient",
+        "cfprefsd",
+        "installd",
+        "system_installd",
+        "softwareupdated",
+        "launchd",
+        "sysextd",
+        "ReportCrash",
+        "OSAnalytics",
+        "SubmitDiagInfo",
+        "diagnosticd",
+        "configd",
+        "kernelmanagerd",
+        "smd",
+        "backgroundtaskmanagementd",
+        "tccd",
+        "profiles",
+        "storagekitd",
     }
-)  # fmt: skip
+)
 
 # Task-port access that lets a process stop, patch or inject into another.
 TASK_ACCESS_KINDS = frozenset({"get_task", "trace", "remote_thread_create"})
@@ -100,8 +120,9 @@ class RuleEngine:
         process = actor.process
         if process.platform_binary and process.name in ROUTINE_FILE_WRITERS:
             return True
-        return sig.trusted_lineage(actor, component, self.inventory) is not None and not (
-            process.name in sig.APPLE_TOOLS
+        return (
+            sig.trusted_lineage(actor, component, self.inventory) is not None
+            and process.name not in sig.APPLE_TOOLS
         )
 
     # process events ----------------------------------------------------------------------------
@@ -165,10 +186,14 @@ class RuleEngine:
         pid = event.process.pid if event.process else 0
         if number in CRASH_SIGNALS:
             summary = f"{name}[{pid}] exited with {signal_label(number)}"
-            return [Signal(sig.CRASHED, event.time, component, summary, [event.evidence], action=False)]
+            return [
+                Signal(sig.CRASHED, event.time, component, summary, [event.evidence], action=False)
+            ]
         summary = f"{name}[{pid}] was terminated by {signal_label(number)}"
         return [
-            Signal(sig.PROCESS_KILLED, event.time, component, summary, [event.evidence], action=False)
+            Signal(
+                sig.PROCESS_KILLED, event.time, component, summary, [event.evidence], action=False
+            )
         ]
 
     def _suspend(self, event: Event) -> list[Signal]:
@@ -181,7 +206,11 @@ class RuleEngine:
         what = "suspended" if event.flags == SUSPEND else "network sockets shut down"
         name = posixpath.basename(event.target.path or "")
         summary = f"{name}[{event.target.pid}] {what}"
-        return [Signal(sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor)]
+        return [
+            Signal(
+                sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor
+            )
+        ]
 
     def _task_access(self, event: Event) -> list[Signal]:
         if event.target is None or event.process is None:
@@ -196,7 +225,11 @@ class RuleEngine:
             return []
         name = posixpath.basename(event.target.path or "")
         summary = f"{event.kind} on {name}[{event.target.pid}] by {actor.process.name}[{actor.process.pid}]"
-        return [Signal(sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor)]
+        return [
+            Signal(
+                sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor
+            )
+        ]
 
     # file events -------------------------------------------------------------------------------
 
@@ -206,7 +239,10 @@ class RuleEngine:
             return []
         kind = event.kind
         destructive = kind in ("unlink", "rename", "truncate") or (
-            kind == "open" and event.flags is not None and event.flags & O_TRUNC and event.flags & FWRITE
+            kind == "open"
+            and event.flags is not None
+            and event.flags & O_TRUNC
+            and event.flags & FWRITE
         )
         modifying = kind in ("write", "setmode", "setflags", "setextattr") or (
             kind == "close" and event.flags == 1
@@ -225,38 +261,77 @@ class RuleEngine:
             if role == "plist":
                 if destructive:
                     signals.append(
-                        Signal(sig.DAEMON_UNLOADED, event.time, component,
-                               f"launchd plist {verb}: {path}", [event.evidence], actor=actor)
-                    )  # fmt: skip
+                        Signal(
+                            sig.DAEMON_UNLOADED,
+                            event.time,
+                            component,
+                            f"launchd plist {verb}: {path}",
+                            [event.evidence],
+                            actor=actor,
+                        )
+                    )
                 elif kind in ("write", "close"):
                     signals.append(
-                        Signal(sig.PROTECTION_WEAKENED, event.time, component,
-                               f"launchd plist {verb}: {path}", [event.evidence], actor=actor)
-                    )  # fmt: skip
+                        Signal(
+                            sig.PROTECTION_WEAKENED,
+                            event.time,
+                            component,
+                            f"launchd plist {verb}: {path}",
+                            [event.evidence],
+                            actor=actor,
+                        )
+                    )
             elif role == "log":
                 if destructive:
                     signals.append(
-                        Signal(sig.PROTECTION_WEAKENED, event.time, component,
-                               f"log {verb}: {path}", [event.evidence], actor=actor,
-                               techniques=("T1685.006",))
-                    )  # fmt: skip
+                        Signal(
+                            sig.PROTECTION_WEAKENED,
+                            event.time,
+                            component,
+                            f"log {verb}: {path}",
+                            [event.evidence],
+                            actor=actor,
+                            techniques=("T1685.006",),
+                        )
+                    )
             elif role == "data":
-                if component.builtin and actor is not None and actor.process.platform_binary and (
-                    not sig.is_interactive(actor)
+                if (
+                    component.builtin
+                    and actor is not None
+                    and actor.process.platform_binary
+                    and (not sig.is_interactive(actor))
                 ):
                     continue
-                kind_out = sig.FILTER_DISABLED if component.id == "packet-filter" else sig.PROTECTION_WEAKENED
+                kind_out = (
+                    sig.FILTER_DISABLED
+                    if component.id == "packet-filter"
+                    else sig.PROTECTION_WEAKENED
+                )
                 signals.append(
-                    Signal(kind_out, event.time, component, f"configuration {verb}: {path}",
-                           [event.evidence], actor=actor)
-                )  # fmt: skip
-            elif role in ("install", "process") and (destructive or kind in ("setmode", "setflags", "setextattr")):
+                    Signal(
+                        kind_out,
+                        event.time,
+                        component,
+                        f"configuration {verb}: {path}",
+                        [event.evidence],
+                        actor=actor,
+                    )
+                )
+            elif role in ("install", "process") and (
+                destructive or kind in ("setmode", "setflags", "setextattr")
+            ):
                 if kind == "setextattr" and event.identifier != "com.apple.quarantine":
                     continue
                 signals.append(
-                    Signal(sig.PROTECTION_WEAKENED, event.time, component,
-                           f"component files {verb}: {path}", [event.evidence], actor=actor)
-                )  # fmt: skip
+                    Signal(
+                        sig.PROTECTION_WEAKENED,
+                        event.time,
+                        component,
+                        f"component files {verb}: {path}",
+                        [event.evidence],
+                        actor=actor,
+                    )
+                )
         return signals
 
     def _kextunload(self, event: Event) -> list[Signal]:
@@ -268,7 +343,14 @@ class RuleEngine:
         actor = self.actor_of(event.process)
         summary = f"kernel extension {event.identifier} unloaded"
         return [
-            Signal(sig.EXTENSION_STATE_CHANGED, event.time, component, summary, [event.evidence], actor=actor)
+            Signal(
+                sig.EXTENSION_STATE_CHANGED,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                actor=actor,
+            )
         ]
 
     def _btm_remove(self, event: Event) -> list[Signal]:
@@ -281,7 +363,11 @@ class RuleEngine:
             return []
         actor = self.actor_of(event.process)
         summary = f"background item removed: {event.path}"
-        return [Signal(sig.DAEMON_UNLOADED, event.time, component, summary, [event.evidence], actor=actor)]
+        return [
+            Signal(
+                sig.DAEMON_UNLOADED, event.time, component, summary, [event.evidence], actor=actor
+            )
+        ]
 
     def _profile_remove(self, event: Event) -> list[Signal]:
         identifier = event.identifier or ""
@@ -290,19 +376,39 @@ class RuleEngine:
             return []
         actor = self.actor_of(event.process)
         summary = f"configuration profile {identifier} removed"
-        return [Signal(sig.PROTECTION_WEAKENED, event.time, component, summary, [event.evidence], actor=actor)]
+        return [
+            Signal(
+                sig.PROTECTION_WEAKENED,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                actor=actor,
+            )
+        ]
 
     def _tcc_modify(self, event: Event) -> list[Signal]:
         identity = event.identifier or ""
         # es_tcc_authorization_right_t: 0 denied, 1 unknown, 2 allowed, ...
         if event.flags not in (0, None):
             return []
-        component = self.inventory.match_system_extension(identity) or self._component_by_identifier(identity)
+        component = self.inventory.match_system_extension(
+            identity
+        ) or self._component_by_identifier(identity)
         if component is None:
             return []
         actor = self.actor_of(event.process)
         summary = f"privacy permission {event.message or 'unknown service'} revoked for {identity}"
-        return [Signal(sig.PROTECTION_WEAKENED, event.time, component, summary, [event.evidence], actor=actor)]
+        return [
+            Signal(
+                sig.PROTECTION_WEAKENED,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                actor=actor,
+            )
+        ]
 
     def _component_by_identifier(self, identifier: str) -> Component | None:
         """Find the component whose bundle ids share a vendor prefix with a profile identifier."""
@@ -338,7 +444,9 @@ class RuleEngine:
         if component is None:
             return None
         text = (event.message or "")[:300]
-        summary = f"{posixpath.basename(event.process.path or '') if event.process else 'log'}: {text}"
+        summary = (
+            f"{posixpath.basename(event.process.path or '') if event.process else 'log'}: {text}"
+        )
         if not match.verified:
             summary += " (unverified message pattern)"
         actor: Actor | None = None
@@ -366,7 +474,9 @@ class RuleEngine:
                 return found
         bundle = fields.get("bundle_id")
         if bundle:
-            found = self.inventory.match_system_extension(bundle) or self.inventory.match_kext(bundle)
+            found = self.inventory.match_system_extension(bundle) or self.inventory.match_kext(
+                bundle
+            )
             if found is not None:
                 return found
         name = fields.get("process_name")
@@ -402,9 +512,18 @@ class RuleEngine:
         if namespace:
             how += f", termination namespace {namespace} code {crash.code}"
         if namespace == "ENDPOINTSECURITY" and crash.code == 2:
-            summary = f"{name}[{process.pid}] killed by Endpoint Security for missing a deadline ({how})"
+            summary = (
+                f"{name}[{process.pid}] killed by Endpoint Security for missing a deadline ({how})"
+            )
             return [
-                Signal(sig.ES_CLIENT_TERMINATED, event.time, component, summary, [event.evidence], action=False)
+                Signal(
+                    sig.ES_CLIENT_TERMINATED,
+                    event.time,
+                    component,
+                    summary,
+                    [event.evidence],
+                    action=False,
+                )
             ]
         actor: Actor | None = None
         if crash.by_pid is not None and crash.by_pid > 1 and crash.by_pid != process.pid:
@@ -413,7 +532,15 @@ class RuleEngine:
                 actor = Actor.from_entry(self.table, entry)
         summary = f"{name}[{process.pid}] crashed ({how})"
         return [
-            Signal(sig.CRASHED, event.time, component, summary, [event.evidence], actor=actor, action=actor is not None)
+            Signal(
+                sig.CRASHED,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                actor=actor,
+                action=actor is not None,
+            )
         ]
 
     def _sysextd_crash(self, event: Event, text: str) -> list[Signal]:
@@ -426,7 +553,14 @@ class RuleEngine:
             return []
         summary = f"sysextd crashed while handling {bundle}: {text.strip().splitlines()[-1][:200]}"
         return [
-            Signal(sig.EXTENSION_STATE_CHANGED, event.time, component, summary, [event.evidence], action=False)
+            Signal(
+                sig.EXTENSION_STATE_CHANGED,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                action=False,
+            )
         ]
 
 

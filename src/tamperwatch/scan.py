@@ -184,7 +184,7 @@ def _read_file(
 
 def _open(item: InputFile, stdin: BinaryIO | None) -> BinaryIO:
     if item.path != STDIN:
-        return open(item.path, "rb")  # noqa: SIM115 - closed by the caller's with-block
+        return open(item.path, "rb")
     stream = stdin if stdin is not None else sys.stdin.buffer
     spool = tempfile.SpooledTemporaryFile(max_size=STDIN_SPOOL_BYTES)  # noqa: SIM115
     shutil.copyfileobj(stream, spool)

@@ -158,7 +158,9 @@ def is_interactive(actor: Actor) -> bool:
         if process.tty:
             return True
         name = process.name
-        if name in INTERACTIVE_HOSTS or (process.path or "").endswith("/Terminal.app/Contents/MacOS/Terminal"):
+        if name in INTERACTIVE_HOSTS or (process.path or "").endswith(
+            "/Terminal.app/Contents/MacOS/Terminal"
+        ):
             return True
     return False
 

@@ -212,7 +212,9 @@ def _load_event_names() -> dict[int, str]:
     text = resources.files("tamperwatch.data").joinpath("es_event_types.csv").read_text("utf-8")
     names: dict[int, str] = {}
     for row in csv.DictReader(io.StringIO(text)):
-        names[int(row["value"])] = row["eslogger_key"] or row["name"].removeprefix("ES_EVENT_TYPE_").lower()
+        names[int(row["value"])] = (
+            row["eslogger_key"] or row["name"].removeprefix("ES_EVENT_TYPE_").lower()
+        )
     return names
 
 

@@ -1,0 +1,294 @@
+"""The configuration file: thresholds, the monitored components, user components and agents.
+
+The file is YAML, loaded with the safe loader. Every key is optional::
+
+    crash_correlation_window: 5m     # seconds, or text such as 90s, 5m, 2h, 1h30m
+    crash_burst_threshold: 3
+    flood_event_threshold: 1000
+    extension_list: [crowdstrike-falcon, santa-nps]   # empty or absent: every component
+    components:                      # catalog schema; an existing id overrides its fields
+      - id: crowdstrike-falcon
+        heartbeat_seconds: 300
+      - id: acme-edr
+        product: ACME EDR
+        process_names: [acmed]
+    management_agents:
+      - {path: /usr/local/bin/acme-mdm, name: ACME MDM}
+
+The names follow ATT&CK's mutable elements of AN2040 (``ExtensionList``, ``CrashBurstThreshold``)
+and AN2038 (``CrashCorrelationWindow``). Errors name the file, the key and the line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import yaml
+
+from tamperwatch.inventory import Inventory, InventoryError, format_key_path, load_inventory
+
+_DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
+_DURATION_RE: Final = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$", re.IGNORECASE)
+_UNIT_SECONDS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+_KEYS: Final = (
+    "crash_correlation_window",
+    "crash_burst_threshold",
+    "flood_event_threshold",
+    "extension_list",
+    "components",
+    "management_agents",
+)
+
+
+class ConfigError(Exception):
+    """An invalid configuration, located by file, key and 1-based line where known."""
+
+    def __init__(
+        self, message: str, file: str | None = None, key: str | None = None, line: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.key = key
+        self.line = line
+
+    def __str__(self) -> str:
+        where = self.file or "configuration"
+        if self.line is not None:
+            where += f":{self.line}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class Config(msgspec.Struct):
+    """Detection thresholds and the inventory changes of one configuration file."""
+
+    # Seconds between an action and the impairment it is blamed for.
+    crash_correlation_window: float = 300.0
+    # Failures of one component inside the window that make one burst incident.
+    crash_burst_threshold: int = 3
+    # Events from one process group inside the window that count as a flood.
+    flood_event_threshold: int = 1000
+    # Component ids to monitor; empty means every component of the inventory.
+    extension_list: tuple[str, ...] = ()
+    # User component entries in catalog schema, applied over the catalog.
+    components: tuple[dict[str, Any], ...] = ()
+    # Extra management agents: {path, name}.
+    management_agents: tuple[dict[str, Any], ...] = ()
+
+
+def parse_duration(value: object) -> float:
+    """Return a duration in seconds from a number or text such as ``90s``, ``5m``, ``1h30m``.
+
+    Raises:
+        ValueError: the value is not a duration, or is negative or not finite.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"invalid duration {value!r}: expected seconds or text such as 5m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            if not _DURATION_RE.match(text):
+                raise ValueError(
+                    f"invalid duration {value!r}: expected seconds or text such as 90s, 5m, 2h"
+                ) from None
+            seconds = sum(
+                float(amount) * _UNIT_SECONDS[unit.lower()]
+                for amount, unit in _DURATION_PART_RE.findall(text)
+            )
+    else:
+        raise ValueError(f"invalid duration {value!r}: expected seconds or text such as 5m")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {value!r}: must be a finite number of seconds >= 0")
+    return seconds
+
+
+class _Locator:
+    """Find the line of a key path in the node tree that ``yaml.compose`` built."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def line(self, path: Sequence[str | int]) -> int | None:
+        node = self.root
+        line = None if node is None else node.start_mark.line + 1
+        for part in path:
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+                pair = next((p for p in node.value if getattr(p[0], "value", None) == part), None)
+                if pair is None:
+                    break
+                line = pair[0].start_mark.line + 1
+                node = pair[1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if not 0 <= part < len(node.value):
+                    break
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+
+def _check_duplicate_keys(node: yaml.Node, file: str, path: tuple[str | int, ...] = ()) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key in seen:
+                raise ConfigError(
+                    "duplicate key; keep one of them",
+                    file,
+                    format_key_path((*path, key)),
+                    key_node.start_mark.line + 1,
+                )
+            seen.add(key)
+            _check_duplicate_keys(value_node, file, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_duplicate_keys(item, file, (*path, index))
+
+
+def load_config(path: Path | None) -> Config:
+    """Load and validate a configuration file; ``None`` gives the defaults.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid YAML, or contains an unknown key,
+            a value of the wrong type, a negative number or an unknown component id.
+    """
+    if path is None:
+        return Config()
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("configuration file not found", file) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read configuration file: {error}", file) from None
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"invalid YAML: {problem}", file, line=line) from None
+    if root is None or data is None:
+        return Config()
+    locator = _Locator(root)
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            "expected a mapping of settings at the top level", file, line=locator.line(())
+        )
+    _check_duplicate_keys(root, file)
+    return _ConfigBuilder(file, locator).build(data)
+
+
+class _ConfigBuilder:
+    def __init__(self, file: str, locator: _Locator) -> None:
+        self.file = file
+        self.locator = locator
+
+    def error(self, message: str, *path: str | int) -> ConfigError:
+        return ConfigError(message, self.file, format_key_path(path), self.locator.line(path))
+
+    def build(self, data: Mapping[Any, Any]) -> Config:
+        for key in data:
+            if key not in _KEYS:
+                raise self.error(f"unknown key; expected one of: {', '.join(_KEYS)}", str(key))
+        settings: dict[str, Any] = {}
+        if "crash_correlation_window" in data:
+            settings["crash_correlation_window"] = self.window(data["crash_correlation_window"])
+        for key in ("crash_burst_threshold", "flood_event_threshold"):
+            if key in data:
+                settings[key] = self.count(key, data[key])
+        components = self.mappings("components", data.get("components"))
+        agents = self.mappings("management_agents", data.get("management_agents"))
+        try:
+            inventory = load_inventory(components, agents)
+        except InventoryError as error:
+            raise self.error(error.message, *error.path) from None
+        settings["components"] = tuple(dict(entry) for entry in components)
+        settings["management_agents"] = tuple(dict(entry) for entry in agents)
+        if "extension_list" in data:
+            settings["extension_list"] = self.extension_list(data["extension_list"], inventory)
+        return Config(**settings)
+
+    def window(self, value: Any) -> float:
+        key = "crash_correlation_window"
+        try:
+            seconds = parse_duration(value)
+        except ValueError as error:
+            raise self.error(str(error), key) from None
+        if seconds <= 0:
+            raise self.error(f"invalid duration {value!r}: must be greater than 0", key)
+        return seconds
+
+    def count(self, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"invalid value {value!r}: expected a whole number", key)
+        if value < 1:
+            raise self.error(f"invalid value {value!r}: must be at least 1", key)
+        return value
+
+    def mappings(self, key: str, value: Any) -> list[Mapping[str, Any]]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error("invalid value: expected a list of mappings", key)
+        for index, entry in enumerate(value):
+            if not isinstance(entry, Mapping):
+                raise self.error(f"invalid entry {entry!r}: expected a mapping", key, index)
+        return value
+
+    def extension_list(self, value: Any, inventory: Inventory) -> tuple[str, ...]:
+        key = "extension_list"
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise self.error("invalid value: expected a list of component ids", key)
+        ids: list[str] = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.error(f"invalid component id {item!r}: expected text", key, index)
+            if inventory.get(item) is None:
+                raise self.error(
+                    f"unknown component id {item!r}; define it under components or use a "
+                    "catalog id",
+                    key,
+                    index,
+                )
+            if item not in ids:
+                ids.append(item)
+        return tuple(ids)
+
+
+def build_inventory(config: Config) -> Inventory:
+    """Build the inventory that a scan monitors.
+
+    The catalog gets the config's components and management agents, then is restricted to
+    ``extension_list`` when that is not empty.
+
+    Raises:
+        ConfigError: a component entry or an ``extension_list`` id is invalid (possible when
+            the config was built in code rather than by :func:`load_config`).
+    """
+    try:
+        inventory = load_inventory(config.components, config.management_agents)
+    except InventoryError as error:
+        raise ConfigError(error.message, key=format_key_path(error.path) or None) from None
+    if not config.extension_list:
+        return inventory
+    try:
+        return inventory.restricted(config.extension_list)
+    except InventoryError as error:
+        raise ConfigError(error.message, key="extension_list") from None

@@ -255,7 +255,7 @@ def test_osquery_killed_from_shell_is_suspicious(tmp_path: Path) -> None:
                           team_id=OSQUERY_TEAM, platform_binary=False)  # fmt: skip
     writer.advance(20)
     shell = interactive_shell(writer)
-    kill = writer.command(f"sudo kill -9 {daemon.pid}", shell=shell)[-1]
+    kill = writer.command(f"sudo kill -9 {daemon.pid}", shell=shell, keep=True)[-1]
     writer.signal(kill, daemon, 9)
     writer.exit(daemon, 9)
     capture = tmp_path / "es.ndjson"

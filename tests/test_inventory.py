@@ -576,6 +576,11 @@ def test_csrutil_authenticated_root_rule_first(catalog: Inventory) -> None:
     assert summaries[0] == "Signed system volume verification turned off"
 
 
+def test_firewall_rule_keeps_option_and_value_together(catalog: Inventory) -> None:
+    argv = ["socketfilterfw", "--setglobalstate", "on", "--setstealthmode", "off"]
+    assert not [rule for _, rule in catalog.cli_rules("socketfilterfw") if rule.matches(argv)]
+
+
 def test_cli_rule_token_semantics() -> None:
     rule = CliRule(
         tool="Tool",
@@ -584,7 +589,9 @@ def test_cli_rule_token_semantics() -> None:
         summary="test rule",
     )
     assert rule.matches(["/opt/bin/tool", "set", "mode", "off"])
-    assert rule.matches(["TOOL", "--verbose", "SET", "x", "MODE", "y", "0"])
+    assert rule.matches(["TOOL", "--verbose", "SET", "MODE", "0"])
+    assert rule.matches(["tool", "set", "mode", "-bool", "off"])
+    assert not rule.matches(["TOOL", "--verbose", "SET", "x", "MODE", "y", "0"])
     assert not rule.matches(["tool", "mode", "set", "off"])
     assert not rule.matches(["tool", "set", "mode"])
     assert not rule.matches(["tool", "set", "mode", "offline"])

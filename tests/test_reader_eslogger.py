@@ -103,7 +103,7 @@ def test_exec_with_object_tokens() -> None:
     assert event.target.pidversion == 5002
     assert event.target.path == "/bin/launchctl"
     assert event.target.args == ["launchctl", "bootout", "system/com.example.agent"]
-    assert event.time == pytest.approx(1795684530.123457, abs=1e-5)
+    assert event.time == pytest.approx(1795166130.123457, abs=1e-5)
 
 
 def test_fork_with_array_tokens() -> None:

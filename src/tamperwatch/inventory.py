@@ -117,6 +117,11 @@ def format_key_path(path: Sequence[str | int]) -> str:
 # --- records --------------------------------------------------------------------------------
 
 
+_VALUE_TYPE_FLAGS = frozenset(
+    {"-bool", "-boolean", "-int", "-integer", "-float", "-string", "-data", "-date", "-array", "-dict"}
+)
+
+
 class CliRule(msgspec.Struct, frozen=True):
     """A command line that switches a component's protection off.
 
@@ -133,20 +138,26 @@ class CliRule(msgspec.Struct, frozen=True):
     sources: tuple[str, ...] = ()
 
     def matches(self, argv: Sequence[str]) -> bool:
-        """Return whether ``argv`` runs this tool with these tokens."""
+        """Return whether ``argv`` runs this tool with these tokens as one contiguous run.
+
+        The run may start anywhere after ``argv[0]``. Contiguity keeps an option and its value
+        together: ``--setglobalstate on --setstealthmode off`` does not match
+        ``--setglobalstate off``.
+        """
         if not argv or posixpath.basename(argv[0]).casefold() != self.tool.casefold():
             return False
-        position = 1
-        for token in self.args:
-            alternatives = token.casefold().split("|")
-            while position < len(argv):
-                argument = argv[position].casefold()
-                position += 1
-                if any(fnmatch.fnmatchcase(argument, alt) for alt in alternatives):
-                    break
-            else:
-                return False
-        return True
+        patterns = [token.casefold().split("|") for token in self.args]
+        if not patterns:
+            return True
+        # Value-type flags of defaults(1) and plutil(1) sit between a key and its value.
+        arguments = [a.casefold() for a in argv[1:] if a.casefold() not in _VALUE_TYPE_FLAGS]
+        for start in range(len(arguments) - len(patterns) + 1):
+            if all(
+                any(fnmatch.fnmatchcase(arguments[start + offset], alt) for alt in alternatives)
+                for offset, alternatives in enumerate(patterns)
+            ):
+                return True
+        return False
 
 
 class Component(msgspec.Struct, frozen=True):

@@ -23,7 +23,9 @@ OSQUERY_TEAM = "3522FA9PXF"
 
 def run_scan(*paths: Path, config: Config | None = None) -> ScanResult:
     config = config or Config()
-    return scan([str(p) for p in paths], host="br-host", config=config, inventory=build_inventory(config))
+    return scan(
+        [str(p) for p in paths], host="br-host", config=config, inventory=build_inventory(config)
+    )
 
 
 def log_line(when: str, process_path: str, pid: int, message: str, subsystem: str = "") -> str:
@@ -48,9 +50,19 @@ def log_line(when: str, process_path: str, pid: int, message: str, subsystem: st
     return json.dumps(record).replace("/", "\\/")
 
 
-def ips_report(path: Path, name: str, proc_path: str, pid: int, when: str, *, bundle: str | None = None,
-               namespace: str = "SIGNAL", code: int = 11, exception: str = "EXC_BAD_ACCESS",
-               signal: str = "SIGSEGV") -> None:  # fmt: skip
+def ips_report(
+    path: Path,
+    name: str,
+    proc_path: str,
+    pid: int,
+    when: str,
+    *,
+    bundle: str | None = None,
+    namespace: str = "SIGNAL",
+    code: int = 11,
+    exception: str = "EXC_BAD_ACCESS",
+    signal: str = "SIGSEGV",
+) -> None:
     header = {
         "app_name": name,
         "timestamp": when[:19] + ".00 +0000",
@@ -70,18 +82,31 @@ def ips_report(path: Path, name: str, proc_path: str, pid: int, when: str, *, bu
         "parentProc": "launchd",
         "parentPid": 1,
         "exception": {"type": exception, "signal": signal, "codes": "0x0, 0x0"},
-        "termination": {"flags": 0, "code": code, "namespace": namespace, "indicator": "", "byProc": "exc handler", "byPid": pid},
+        "termination": {
+            "flags": 0,
+            "code": code,
+            "namespace": namespace,
+            "indicator": "",
+            "byProc": "exc handler",
+            "byPid": pid,
+        },
     }
     if bundle:
         body["bundleInfo"] = {"CFBundleIdentifier": bundle, "CFBundleShortVersionString": "2026.9"}
-    path.write_text(json.dumps(header) + "\n" + json.dumps(body, indent=2).replace("/", "\\/") + "\n")
+    path.write_text(
+        json.dumps(header) + "\n" + json.dumps(body, indent=2).replace("/", "\\/") + "\n"
+    )
 
 
 def test_santa_deadline_burst_is_low_severity(tmp_path: Path) -> None:
     lines = [
-        log_line(f"2026-11-20 09:00:01.{100 + i:06d}+0000", SANTA_DAEMON, 420,
-                 f"SNTEndpointSecurityClient: deadline reached: deny pid={3100 + i % 2}, event type: 1 ret=0",
-                 subsystem="com.northpolesec.santa.daemon")  # fmt: skip
+        log_line(
+            f"2026-11-20 09:00:01.{100 + i:06d}+0000",
+            SANTA_DAEMON,
+            420,
+            f"SNTEndpointSecurityClient: deadline reached: deny pid={3100 + i % 2}, event type: 1 ret=0",
+            subsystem="com.northpolesec.santa.daemon",
+        )
         for i in range(9)
     ]
     capture = tmp_path / "santa.ndjson"
@@ -96,9 +121,14 @@ def test_santa_deadline_burst_is_low_severity(tmp_path: Path) -> None:
 def test_santa_single_deadline_line_is_noise(tmp_path: Path) -> None:
     capture = tmp_path / "santa.ndjson"
     capture.write_text(
-        log_line("2026-11-20 09:00:01.000100+0000", SANTA_DAEMON, 420,
-                 "SNTEndpointSecurityClient: deadline reached: deny pid=3100, event type: 1 ret=0",
-                 subsystem="com.northpolesec.santa.daemon") + "\n"  # fmt: skip
+        log_line(
+            "2026-11-20 09:00:01.000100+0000",
+            SANTA_DAEMON,
+            420,
+            "SNTEndpointSecurityClient: deadline reached: deny pid=3100, event type: 1 ret=0",
+            subsystem="com.northpolesec.santa.daemon",
+        )
+        + "\n"
     )
     assert run_scan(capture).incidents == []
 
@@ -108,9 +138,18 @@ def test_crash_loop_is_one_high_incident(tmp_path: Path) -> None:
     for index in range(12):
         second = 10 * index
         when = f"2026-11-20 23:{57 + second // 60:02d}:{second % 60:02d}.2500"
-        report = tmp_path / f"com.northpolesec.santa.daemon-2026-11-20-23{57 + second // 60:02d}{second % 60:02d}.ips"
-        ips_report(report, "com.northpolesec.santa.daemon", SANTA_DAEMON, 500 + index, when,
-                   bundle="com.northpolesec.santa.daemon")  # fmt: skip
+        report = (
+            tmp_path
+            / f"com.northpolesec.santa.daemon-2026-11-20-23{57 + second // 60:02d}{second % 60:02d}.ips"
+        )
+        ips_report(
+            report,
+            "com.northpolesec.santa.daemon",
+            SANTA_DAEMON,
+            500 + index,
+            when,
+            bundle="com.northpolesec.santa.daemon",
+        )
         reports.append(report)
     result = run_scan(*reports)
     assert len(result.incidents) == 1
@@ -123,8 +162,14 @@ def test_crash_loop_is_one_high_incident(tmp_path: Path) -> None:
 
 def test_single_crash_is_low(tmp_path: Path) -> None:
     report = tmp_path / "com.northpolesec.santa.daemon-2026-11-20-235700.ips"
-    ips_report(report, "com.northpolesec.santa.daemon", SANTA_DAEMON, 500, "2026-11-20 23:57:00.2500",
-               bundle="com.northpolesec.santa.daemon")  # fmt: skip
+    ips_report(
+        report,
+        "com.northpolesec.santa.daemon",
+        SANTA_DAEMON,
+        500,
+        "2026-11-20 23:57:00.2500",
+        bundle="com.northpolesec.santa.daemon",
+    )
     result = run_scan(report)
     assert len(result.incidents) == 1
     assert result.incidents[0].severity == "low"
@@ -148,7 +193,7 @@ def test_sysextd_crash_naming_security_bundle(tmp_path: Path) -> None:
         "Terminating Process:   exc handler [612]\n"
         "\n"
         "Application Specific Information:\n"
-        "Fatal error: Activate found 2 extensions in active state, ID: com.northpolesec.santa.daemon,  teamID(\"ZMCG7MLDV9\")\n"
+        'Fatal error: Activate found 2 extensions in active state, ID: com.northpolesec.santa.daemon,  teamID("ZMCG7MLDV9")\n'
     )
     result = run_scan(report)
     assert len(result.incidents) == 1
@@ -162,12 +207,42 @@ def test_lulu_uninstall_from_its_own_ui(tmp_path: Path) -> None:
     app = "/Applications/LuLu.app/Contents/MacOS/LuLu"
     extension = "/Library/SystemExtensions/11111111-2222-3333-4444-555555555555/com.objective-see.lulu.extension.systemextension/Contents/MacOS/com.objective-see.lulu.extension"
     lines = [
-        log_line("2026-11-20 14:00:00.100000+0100", app, 880, "user confirmed uninstall", "com.objective-see.lulu"),
-        log_line("2026-11-20 14:00:00.200000+0100", app, 880, "invoking daemon XPC method, '-[XPCDaemonClient uninstall]'", "com.objective-see.lulu"),
-        log_line("2026-11-20 14:00:00.300000+0100", extension, 881, "XPC request: '-[XPCDaemon uninstall:]'", "com.objective-see.lulu"),
-        log_line("2026-11-20 14:00:00.400000+0100", extension, 881, "removed /Library/Objective-See/LuLu", "com.objective-see.lulu"),
-        log_line("2026-11-20 14:00:00.500000+0100", app, 880, "toggling extension (action: 0)", "com.objective-see.lulu"),
-    ]  # fmt: skip
+        log_line(
+            "2026-11-20 14:00:00.100000+0100",
+            app,
+            880,
+            "user confirmed uninstall",
+            "com.objective-see.lulu",
+        ),
+        log_line(
+            "2026-11-20 14:00:00.200000+0100",
+            app,
+            880,
+            "invoking daemon XPC method, '-[XPCDaemonClient uninstall]'",
+            "com.objective-see.lulu",
+        ),
+        log_line(
+            "2026-11-20 14:00:00.300000+0100",
+            extension,
+            881,
+            "XPC request: '-[XPCDaemon uninstall:]'",
+            "com.objective-see.lulu",
+        ),
+        log_line(
+            "2026-11-20 14:00:00.400000+0100",
+            extension,
+            881,
+            "removed /Library/Objective-See/LuLu",
+            "com.objective-see.lulu",
+        ),
+        log_line(
+            "2026-11-20 14:00:00.500000+0100",
+            app,
+            880,
+            "toggling extension (action: 0)",
+            "com.objective-see.lulu",
+        ),
+    ]
     capture = tmp_path / "lulu.ndjson"
     capture.write_text("\n".join(lines) + "\n")
     result = run_scan(capture)
@@ -190,8 +265,12 @@ def test_kextunload_endpointsecurity_via_sudo(tmp_path: Path) -> None:
 
 def _elastic_upgrade(writer: EsWriter, *, interactive: bool) -> None:
     team = "2BT3HPN62Z"
-    endpoint = writer.spawn("/Library/Elastic/Endpoint/elastic-endpoint", ["elastic-endpoint", "run"],
-                            team_id=team, platform_binary=False)  # fmt: skip
+    endpoint = writer.spawn(
+        "/Library/Elastic/Endpoint/elastic-endpoint",
+        ["elastic-endpoint", "run"],
+        team_id=team,
+        platform_binary=False,
+    )
     writer.advance(60)
     if interactive:
         parent = interactive_shell(writer)
@@ -199,18 +278,26 @@ def _elastic_upgrade(writer: EsWriter, *, interactive: bool) -> None:
     else:
         agent = writer.spawn(
             "/Library/Elastic/Agent/data/elastic-agent-9.3.1-abc123/elastic-agent",
-            ["elastic-agent", "run"], team_id=team, platform_binary=False,
-        )  # fmt: skip
+            ["elastic-agent", "run"],
+            team_id=team,
+            platform_binary=False,
+        )
         previous = writer.spawn(
             "/Library/Elastic/Agent/data/elastic-agent-9.3.1-abc123/components/previous/elastic-endpoint",
             ["elastic-endpoint", "uninstall", "--keepstate", "--log", "stdout"],
-            parent=agent, team_id=team, platform_binary=False,
-        )  # fmt: skip
+            parent=agent,
+            team_id=team,
+            platform_binary=False,
+        )
         writer.command("launchctl bootout system/co.elastic.endpoint", shell=previous)
     writer.exit(endpoint, 15)
     writer.advance(40)
-    writer.spawn("/Library/Elastic/Endpoint/elastic-endpoint", ["elastic-endpoint", "run"],
-                 team_id=team, platform_binary=False)  # fmt: skip
+    writer.spawn(
+        "/Library/Elastic/Endpoint/elastic-endpoint",
+        ["elastic-endpoint", "run"],
+        team_id=team,
+        platform_binary=False,
+    )
 
 
 def test_elastic_self_upgrade_is_explained(tmp_path: Path) -> None:
@@ -237,13 +324,21 @@ def test_elastic_stop_from_terminal_is_suspicious(tmp_path: Path) -> None:
 
 def test_osquery_self_update_exit_is_not_an_incident(tmp_path: Path) -> None:
     writer = EsWriter("2026-11-20T10:00:00Z")
-    daemon = writer.spawn("/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd", ["osqueryd"],
-                          team_id=OSQUERY_TEAM, platform_binary=False)  # fmt: skip
+    daemon = writer.spawn(
+        "/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd",
+        ["osqueryd"],
+        team_id=OSQUERY_TEAM,
+        platform_binary=False,
+    )
     writer.advance(20)
     writer.exit(daemon, 0)
     writer.advance(2)
-    writer.spawn("/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd", ["osqueryd"],
-                 team_id=OSQUERY_TEAM, platform_binary=False)  # fmt: skip
+    writer.spawn(
+        "/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd",
+        ["osqueryd"],
+        team_id=OSQUERY_TEAM,
+        platform_binary=False,
+    )
     capture = tmp_path / "es.ndjson"
     writer.write_to(capture)
     assert run_scan(capture).incidents == []
@@ -251,8 +346,12 @@ def test_osquery_self_update_exit_is_not_an_incident(tmp_path: Path) -> None:
 
 def test_osquery_killed_from_shell_is_suspicious(tmp_path: Path) -> None:
     writer = EsWriter("2026-11-20T10:00:00Z")
-    daemon = writer.spawn("/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd", ["osqueryd"],
-                          team_id=OSQUERY_TEAM, platform_binary=False)  # fmt: skip
+    daemon = writer.spawn(
+        "/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd",
+        ["osqueryd"],
+        team_id=OSQUERY_TEAM,
+        platform_binary=False,
+    )
     writer.advance(20)
     shell = interactive_shell(writer)
     kill = writer.command(f"sudo kill -9 {daemon.pid}", shell=shell, keep=True)[-1]

@@ -106,19 +106,25 @@ def _lineage(writer: EsWriter, context: str | None) -> SynthProcess:
         path = "/Library/Elastic/Agent/data/elastic-agent-8.17.0/elastic-agent.app/Contents/MacOS/elastic-agent"
         parent = writer.spawn(path, [path, "run"], team_id=ELASTIC_TEAM, platform_binary=False)
     elif "installer" in text and "package" in text:
-        installer = writer.spawn("/usr/sbin/installer", ["installer", "-pkg", "/tmp/wazuh-agent.pkg", "-target", "/"])
+        installer = writer.spawn(
+            "/usr/sbin/installer", ["installer", "-pkg", "/tmp/wazuh-agent.pkg", "-target", "/"]
+        )
         service = writer.spawn(
             "/System/Library/PrivateFrameworks/PackageKit.framework/Versions/A/Resources/package_script_service",
             ["package_script_service"],
             parent=installer,
         )
         script = "/tmp/PKInstallSandbox.a1b2c3/Scripts/com.wazuh.pkg.wazuh-agent.x9y8z7/postinstall"
-        return writer.spawn("/bin/sh", ["/bin/sh", script, "/tmp/wazuh-agent.pkg", "/"], parent=service)
+        return writer.spawn(
+            "/bin/sh", ["/bin/sh", script, "/tmp/wazuh-agent.pkg", "/"], parent=service
+        )
     elif "downloads" in text:
         path = "/Users/kim/Downloads/Updater.app/Contents/MacOS/Updater"
         parent = writer.spawn(path, [path], platform_binary=False)
     elif "unsigned binary" in text:
-        parent = writer.spawn("/private/tmp/payload", ["/private/tmp/payload"], platform_binary=False)
+        parent = writer.spawn(
+            "/private/tmp/payload", ["/private/tmp/payload"], platform_binary=False
+        )
     elif text == "osascript":
         parent = writer.spawn("/usr/bin/osascript", ["osascript", "/private/tmp/run.scpt"])
     elif text == "python3":
@@ -129,7 +135,9 @@ def _lineage(writer: EsWriter, context: str | None) -> SynthProcess:
     elif text == "codesign":
         parent = writer.spawn("/usr/bin/codesign", ["codesign"])
     elif "/volumes/" in text:
-        parent = writer.spawn("/Volumes/Setup/installer", ["/Volumes/Setup/installer"], platform_binary=False)
+        parent = writer.spawn(
+            "/Volumes/Setup/installer", ["/Volumes/Setup/installer"], platform_binary=False
+        )
     else:
         return interactive_shell(writer)
     return writer.spawn("/bin/sh", ["/bin/sh", "-c", "scripted steps"], parent=parent)
@@ -158,11 +166,15 @@ def _replay_commands(case: dict[str, Any], tmp_path: Path) -> ScanResult:
 
 def _event_beats(writer: EsWriter) -> None:
     shell = interactive_shell(writer)
-    writer.command("sudo /bin/launchctl unload /Library/LaunchDaemons/co.elastic.auditbeat.plist", shell=shell)
+    writer.command(
+        "sudo /bin/launchctl unload /Library/LaunchDaemons/co.elastic.auditbeat.plist", shell=shell
+    )
 
 
 def _event_installer_child(writer: EsWriter) -> None:
-    installer = writer.spawn("/usr/sbin/installer", ["installer", "-pkg", "/tmp/osquery.pkg", "-target", "/"])
+    installer = writer.spawn(
+        "/usr/sbin/installer", ["installer", "-pkg", "/tmp/osquery.pkg", "-target", "/"]
+    )
     script = "/tmp/PKInstallSandbox.q1w2e3/Scripts/io.osquery.agent.r4t5y6/postinstall"
     writer.spawn("/bin/sh", ["/bin/sh", script, "/tmp/osquery.pkg", "/"], parent=installer)
 
@@ -212,8 +224,12 @@ def _event_pf_conf(writer: EsWriter) -> None:
 
 
 def _event_defender_trash(writer: EsWriter) -> None:
-    finder = writer.spawn("/System/Library/CoreServices/Finder.app/Contents/MacOS/Finder", ["Finder"])
-    writer.rename(finder, "/Applications/Microsoft Defender.app", "/Users/kim/.Trash/Microsoft Defender.app")
+    finder = writer.spawn(
+        "/System/Library/CoreServices/Finder.app/Contents/MacOS/Finder", ["Finder"]
+    )
+    writer.rename(
+        finder, "/Applications/Microsoft Defender.app", "/Users/kim/.Trash/Microsoft Defender.app"
+    )
 
 
 def _event_defender_prefs(writer: EsWriter) -> None:
@@ -230,7 +246,9 @@ def _event_defender_mdm_restart(writer: EsWriter) -> None:
     script = writer.spawn("/bin/sh", ["/bin/sh", "-c", "restart defender"], parent=jamf)
     writer.command("launchctl bootout system/com.microsoft.fresno", shell=script)
     writer.advance(5)
-    writer.command("launchctl bootstrap system /Library/LaunchDaemons/com.microsoft.fresno.plist", shell=script)
+    writer.command(
+        "launchctl bootstrap system /Library/LaunchDaemons/com.microsoft.fresno.plist", shell=script
+    )
 
 
 def _santa_daemon(writer: EsWriter) -> SynthProcess:
@@ -243,7 +261,9 @@ def _event_santa_signal(signal_number: int) -> Callable[[EsWriter], None]:
         daemon = _santa_daemon(writer)
         shell = interactive_shell(writer)
         root_shell = writer.command("sudo -s", shell=shell)[-1]
-        kill = writer.spawn("/bin/kill", ["kill", f"-{signal_number}", str(daemon.pid)], parent=root_shell)
+        kill = writer.spawn(
+            "/bin/kill", ["kill", f"-{signal_number}", str(daemon.pid)], parent=root_shell
+        )
         if signal_number:
             writer.signal(kill, daemon, signal_number)
             writer.exit(daemon, signal_number)

@@ -29,8 +29,17 @@ def token(pid: int, pidversion: int, *, array: bool, euid: int = 0) -> object:
     }
 
 
-def process(pid: int, pidversion: int, path: str, *, array: bool = False, team: str | None = None,
-            ppid: int = 1, parent_version: int = 1000, tty: bool = False) -> dict[str, object]:  # fmt: skip
+def process(
+    pid: int,
+    pidversion: int,
+    path: str,
+    *,
+    array: bool = False,
+    team: str | None = None,
+    ppid: int = 1,
+    parent_version: int = 1000,
+    tty: bool = False,
+) -> dict[str, object]:
     return {
         "audit_token": token(pid, pidversion, array=array),
         "parent_audit_token": token(ppid, parent_version, array=array),
@@ -51,9 +60,17 @@ def process(pid: int, pidversion: int, path: str, *, array: bool = False, team: 
     }
 
 
-def message(event_type: int, name: str, payload: dict[str, object], proc: dict[str, object],
-            *, seq: int = 1, gseq: int = 1, time: str = "2026-11-20T09:15:30.123456789Z",
-            version: int = 9) -> dict[str, object]:  # fmt: skip
+def message(
+    event_type: int,
+    name: str,
+    payload: dict[str, object],
+    proc: dict[str, object],
+    *,
+    seq: int = 1,
+    gseq: int = 1,
+    time: str = "2026-11-20T09:15:30.123456789Z",
+    version: int = 9,
+) -> dict[str, object]:
     return {
         "schema_version": 1,
         "version": version,
@@ -107,8 +124,18 @@ def test_exec_with_object_tokens() -> None:
 
 
 def test_fork_with_array_tokens() -> None:
-    parent = process(440, 77, "/Applications/Example.app/Contents/MacOS/Example", array=True, team="ABCDE12345")
-    child = process(441, 78, "/Applications/Example.app/Contents/MacOS/Example", array=True, team="ABCDE12345", ppid=440, parent_version=77)  # fmt: skip
+    parent = process(
+        440, 77, "/Applications/Example.app/Contents/MacOS/Example", array=True, team="ABCDE12345"
+    )
+    child = process(
+        441,
+        78,
+        "/Applications/Example.app/Contents/MacOS/Example",
+        array=True,
+        team="ABCDE12345",
+        ppid=440,
+        parent_version=77,
+    )
     line = eslogger_line(message(11, "fork", {"child": child}, parent, version=10))
     events, stats = read_lines([line])
     assert stats.used == 1
@@ -122,11 +149,52 @@ def test_signal_exit_and_file_events() -> None:
     killer = process(900, 9, "/bin/kill", tty=True)
     victim = process(300, 3, "/usr/local/bin/exampled", team="ABCDE12345")
     lines = [
-        eslogger_line(message(31, "signal", {"sig": 9, "target": victim, "instigator": killer}, killer)),
+        eslogger_line(
+            message(31, "signal", {"sig": 9, "target": victim, "instigator": killer}, killer)
+        ),
         eslogger_line(message(15, "exit", {"stat": 9}, victim, seq=1, gseq=2)),
-        eslogger_line(message(32, "unlink", {"target": {"path": "/Library/LaunchDaemons/com.example.plist"}, "parent_dir": {"path": "/Library/LaunchDaemons"}}, killer, seq=1, gseq=3)),  # fmt: skip
-        eslogger_line(message(25, "rename", {"source": {"path": "/Applications/Example.app"}, "destination_type": 1, "destination": {"new_path": {"dir": {"path": "/Users/someone/.Trash"}, "filename": "Example.app"}}}, killer, seq=1, gseq=4)),  # fmt: skip
-        eslogger_line(message(10, "open", {"fflag": 0x602, "file": {"path": "/var/log/system.log"}}, killer, seq=1, gseq=5)),  # fmt: skip
+        eslogger_line(
+            message(
+                32,
+                "unlink",
+                {
+                    "target": {"path": "/Library/LaunchDaemons/com.example.plist"},
+                    "parent_dir": {"path": "/Library/LaunchDaemons"},
+                },
+                killer,
+                seq=1,
+                gseq=3,
+            )
+        ),
+        eslogger_line(
+            message(
+                25,
+                "rename",
+                {
+                    "source": {"path": "/Applications/Example.app"},
+                    "destination_type": 1,
+                    "destination": {
+                        "new_path": {
+                            "dir": {"path": "/Users/someone/.Trash"},
+                            "filename": "Example.app",
+                        }
+                    },
+                },
+                killer,
+                seq=1,
+                gseq=4,
+            )
+        ),
+        eslogger_line(
+            message(
+                10,
+                "open",
+                {"fflag": 0x602, "file": {"path": "/var/log/system.log"}},
+                killer,
+                seq=1,
+                gseq=5,
+            )
+        ),
     ]
     events, stats = read_lines(lines)
     assert stats.used == 5
@@ -176,7 +244,9 @@ def test_bad_lines_are_located_and_good_lines_kept() -> None:
 
 
 def test_vendor_variant_reads_host_and_glob_seq() -> None:
-    proc = process(388, 869, "/System/Library/CoreServices/loginwindow.app/Contents/MacOS/loginwindow")
+    proc = process(
+        388, 869, "/System/Library/CoreServices/loginwindow.app/Contents/MacOS/loginwindow"
+    )
     vendor = message(116, "lw_session_lock", {"graphical_session_id": 257, "username": "kim"}, proc)
     vendor["time"] = "2026-11-20T09:15:30.555Z"
     vendor["glob_seq_num"] = vendor.pop("global_seq_num")
@@ -192,7 +262,9 @@ def test_vendor_variant_reads_host_and_glob_seq() -> None:
 
 
 def test_sniff_rejects_other_json() -> None:
-    assert not EsloggerReader().sniff(b'{"timestamp":"2026-01-01 10:00:00.000000+0000","eventMessage":"x"}\n')
+    assert not EsloggerReader().sniff(
+        b'{"timestamp":"2026-01-01 10:00:00.000000+0000","eventMessage":"x"}\n'
+    )
     assert not EsloggerReader().sniff(b"Process: exampled [12]\n")
 
 

@@ -25,6 +25,7 @@ from tamperwatch.incident import (
     EvidenceRef,
     Incident,
     SignalRecord,
+    Status,
 )
 from tamperwatch.inventory import Component, Inventory
 from tamperwatch.model import Event, Evidence
@@ -260,7 +261,7 @@ class HostCorrelator:
             attack=AttackRecord(ANALYTIC, techniques),
         )
 
-    def _judge(self, signals: list[Signal]) -> tuple[sig.Status, str | None]:
+    def _judge(self, signals: list[Signal]) -> tuple[Status, str | None]:
         actions = [s for s in signals if s.actor is not None and s.action]
         if not actions:
             return "suspicious", None

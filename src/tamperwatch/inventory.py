@@ -118,7 +118,18 @@ def format_key_path(path: Sequence[str | int]) -> str:
 
 
 _VALUE_TYPE_FLAGS = frozenset(
-    {"-bool", "-boolean", "-int", "-integer", "-float", "-string", "-data", "-date", "-array", "-dict"}
+    {
+        "-bool",
+        "-boolean",
+        "-int",
+        "-integer",
+        "-float",
+        "-string",
+        "-data",
+        "-date",
+        "-array",
+        "-dict",
+    }
 )
 
 

@@ -62,9 +62,9 @@ APPLE_TOOLS = frozenset(
     {
         "launchctl", "kill", "killall", "pkill", "kextunload", "kmutil",
         "systemextensionsctl", "spctl", "csrutil", "pfctl", "socketfilterfw", "defaults",
-        "log", "tccutil", "profiles", "rm", "srm", "mv", "dd", "truncate", "shred", "chmod",
+        "log", "tccutil", "profiles", "rm", "mv", "dd", "chmod",
         "chflags", "xattr", "plutil", "osascript", "sudo", "su", "sh", "bash", "zsh",
-        "unlink", "cp", "sfltool", "tmutil", "networksetup", "installer",
+        "unlink", "cp", "sfltool", "tmutil", "networksetup", "installer", "touch",
     }
 )  # fmt: skip
 

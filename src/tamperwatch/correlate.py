@@ -158,7 +158,14 @@ class HostCorrelator:
             if incident is None:
                 self._new(signal)
                 return
-        incident.signals.append(signal)
+        duplicate = _same_observation(incident, signal)
+        if duplicate is not None:
+            duplicate.evidence.extend(e for e in signal.evidence if e not in duplicate.evidence)
+            if duplicate.actor is None and signal.actor is not None:
+                duplicate.actor = signal.actor
+                duplicate.action = signal.action
+        else:
+            incident.signals.append(signal)
         if signal.component is not None:
             incident.components.setdefault(signal.component.id, signal.component)
         if signal.actor is not None:
@@ -333,6 +340,27 @@ _KIND_LABELS = {
     sig.PROTECTION_WEAKENED: "protection weakened",
     sig.EVENT_FLOOD: "event flood",
 }
+
+
+# Two sources report one death of one process within this many seconds of each other (the
+# crash report, launchd's log line and the ES exit event of the same pid).
+SAME_OBSERVATION_SECONDS = 60.0
+
+
+def _same_observation(incident: _Open, signal: Signal) -> Signal | None:
+    """Return the signal of the incident that reports the same thing about the same pid."""
+    if signal.target_pid is None or signal.component is None:
+        return None
+    for earlier in reversed(incident.signals):
+        if (
+            earlier.target_pid == signal.target_pid
+            and earlier.kind == signal.kind
+            and earlier.component is not None
+            and earlier.component.id == signal.component.id
+            and abs(signal.time - earlier.time) <= SAME_OBSERVATION_SECONDS
+        ):
+            return earlier
+    return None
 
 
 def _incident_id(host: str, first: Signal) -> str:

@@ -167,10 +167,30 @@ class RuleEngine:
         summary = f"{signal_label(number)} sent to {target_name}[{event.target.pid}]"
         if sender is None or sender.pid <= 1:
             # launchd or the kernel delivering a signal acts for someone else: attribute later.
-            return [Signal(kind, event.time, component, summary, [event.evidence], action=False)]
+            return [
+                Signal(
+                    kind,
+                    event.time,
+                    component,
+                    summary,
+                    [event.evidence],
+                    action=False,
+                    target_pid=event.target.pid,
+                )
+            ]
         actor = self.actor_of(sender)
         summary += f" by {posixpath.basename(sender.path or '') or sender.pid}[{sender.pid}]"
-        return [Signal(kind, event.time, component, summary, [event.evidence], actor=actor)]
+        return [
+            Signal(
+                kind,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                actor=actor,
+                target_pid=event.target.pid,
+            )
+        ]
 
     def _exit(self, event: Event) -> list[Signal]:
         status = event.status
@@ -187,12 +207,26 @@ class RuleEngine:
         if number in CRASH_SIGNALS:
             summary = f"{name}[{pid}] exited with {signal_label(number)}"
             return [
-                Signal(sig.CRASHED, event.time, component, summary, [event.evidence], action=False)
+                Signal(
+                    sig.CRASHED,
+                    event.time,
+                    component,
+                    summary,
+                    [event.evidence],
+                    action=False,
+                    target_pid=pid,
+                )
             ]
         summary = f"{name}[{pid}] was terminated by {signal_label(number)}"
         return [
             Signal(
-                sig.PROCESS_KILLED, event.time, component, summary, [event.evidence], action=False
+                sig.PROCESS_KILLED,
+                event.time,
+                component,
+                summary,
+                [event.evidence],
+                action=False,
+                target_pid=pid,
             )
         ]
 
@@ -464,6 +498,7 @@ class RuleEngine:
             actor=actor,
             action=actor is not None,
             burst_only=match.signal == sig.ES_CLIENT_DEGRADED,
+            target_pid=int(fields["pid"]) if fields.get("pid", "").isdigit() else None,
         )
 
     def _log_component(self, event: Event, fields: dict[str, str]) -> Component | None:
@@ -523,6 +558,7 @@ class RuleEngine:
                     summary,
                     [event.evidence],
                     action=False,
+                    target_pid=process.pid,
                 )
             ]
         actor: Actor | None = None
@@ -540,6 +576,7 @@ class RuleEngine:
                 [event.evidence],
                 actor=actor,
                 action=actor is not None,
+                target_pid=process.pid,
             )
         ]
 

@@ -9,7 +9,7 @@ impairments to the actions that precede them.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tamperwatch.inventory import Component, Inventory
 from tamperwatch.model import Evidence
@@ -226,7 +226,9 @@ class Signal:
     severity: int = 0
     # A signal that only counts once crash_burst_threshold of its kind pile up for a component.
     burst_only: bool = False
-    notes: list[str] = field(default_factory=list)
+    # The pid of the component process the signal is about, when the record names it. Signals
+    # of one kind about one pid are one observation seen by several sources.
+    target_pid: int | None = None
 
     def __post_init__(self) -> None:
         if not self.techniques:

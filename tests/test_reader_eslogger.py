@@ -284,3 +284,28 @@ def test_real_samples(folder: str) -> None:
         assert events, sample
         assert stats.used == stats.read, (sample, stats.skipped)
         assert all(event.process is not None for event in events)
+
+
+def test_btm_remove_takes_the_instigator_as_actor() -> None:
+    daemon = process(
+        150,
+        2,
+        "/System/Library/PrivateFrameworks/BackgroundTaskManagement.framework/Resources/backgroundtaskmanagementd",
+    )
+    remover = process(990, 12, "/private/tmp/remover", team=None)
+    remover["is_platform_binary"] = False
+    payload = {
+        "instigator": remover,
+        "app": None,
+        "item": {
+            "item_type": 2,
+            "legacy": True,
+            "managed": False,
+            "uid": 0,
+            "item_url": "file:///Library/LaunchDaemons/com.example.agent%20helper.plist",
+            "app_url": None,
+        },
+    }
+    events, _ = read_lines([eslogger_line(message(125, "btm_launch_item_remove", payload, daemon))])
+    assert events[0].process.path == "/private/tmp/remover"
+    assert events[0].path == "/Library/LaunchDaemons/com.example.agent helper.plist"

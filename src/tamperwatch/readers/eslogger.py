@@ -19,6 +19,7 @@ import io
 from collections.abc import Iterator
 from importlib import resources
 from typing import BinaryIO
+from urllib.parse import unquote
 
 import msgspec
 
@@ -157,6 +158,7 @@ class _Tcc(msgspec.Struct):
     service: str | None = None
     identity: str | None = None
     right: int | None = None
+    instigator: _Process | None = None
 
 
 class _Payload(msgspec.Struct):
@@ -275,8 +277,6 @@ def _file_url_path(url: str | None) -> str | None:
     if url is None:
         return None
     if url.startswith("file://"):
-        from urllib.parse import unquote
-
         return unquote(url[len("file://") :])
     return url
 
@@ -332,18 +332,35 @@ def _fill(event: Event, payload: _Payload) -> None:
             event.identifier = kext.identifier
     elif kind in ("btm_launch_item_add", "btm_launch_item_remove"):
         btm = getattr(payload, kind)
-        if btm is not None and btm.item is not None:
-            event.path = _file_url_path(btm.item.item_url)
-            event.flags = btm.item.item_type
+        if btm is not None:
+            _use_instigator(event, btm.instigator)
+            if btm.item is not None:
+                event.path = _file_url_path(btm.item.item_url)
+                event.flags = btm.item.item_type
     elif kind in ("profile_add", "profile_remove"):
         profile_event = getattr(payload, kind)
-        if profile_event is not None and profile_event.profile is not None:
-            event.identifier = profile_event.profile.identifier
-            event.message = profile_event.profile.display_name
+        if profile_event is not None:
+            _use_instigator(event, profile_event.instigator)
+            if profile_event.profile is not None:
+                event.identifier = profile_event.profile.identifier
+                event.message = profile_event.profile.display_name
     elif kind == "tcc_modify" and payload.tcc_modify is not None:
+        _use_instigator(event, payload.tcc_modify.instigator)
         event.identifier = payload.tcc_modify.identity
         event.message = payload.tcc_modify.service
         event.flags = payload.tcc_modify.right
+
+
+def _use_instigator(event: Event, instigator: _Process | None) -> None:
+    """Make the payload's instigator the acting process.
+
+    For BTM, profile and TCC events the message's own process is the system daemon that
+    recorded the change (backgroundtaskmanagementd, mdmclient, tccd); the instigator is the
+    process that asked for it.
+    """
+    process = _process(instigator)
+    if process is not None:
+        event.process = process
 
 
 _TARGETED = frozenset(

@@ -95,7 +95,7 @@ def scan_command(
     ] = None,
 ) -> None:
     """Scan telemetry collected from Macs and report impairments of security components."""
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         config = load_config(config_file)
         inventory = build_inventory(config)
@@ -120,9 +120,11 @@ def scan_command(
             print_stats_stderr(result, err)
         elif output is not None:
             with output.open("w", encoding="utf-8") as text_stream:
-                print_text(result, Console(file=text_stream, highlight=False, width=120))
+                print_text(
+                    result, Console(file=text_stream, highlight=False, width=120, soft_wrap=True)
+                )
         else:
-            print_text(result, Console(highlight=False))
+            print_text(result, Console(highlight=False, soft_wrap=True))
     except OSError as exc:
         err.print(
             f"error: cannot write output: {neutralize(str(exc))}", markup=False, highlight=False

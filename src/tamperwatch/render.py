@@ -166,6 +166,17 @@ def _print_files(files: list[FileStats], console: Console) -> None:
         )
     console.print(table)
     for stats in files:
+        if stats.error:
+            console.print(
+                Text(f"error: {neutralize(stats.file)}: {neutralize(stats.error)}", style="red")
+            )
+        elif stats.unrecognised:
+            console.print(
+                Text(
+                    f"warning: {neutralize(stats.file)}: {neutralize(stats.unrecognised)}",
+                    style="yellow",
+                )
+            )
         for note, count in stats.notes.most_common():
             console.print(
                 Text(f"note: {neutralize(stats.file)}: {count} x {neutralize(note)}", style="dim")

@@ -66,27 +66,29 @@ class ScanResult:
         return [stats for stats in self.files if stats.error is not None]
 
 
-def discover(paths: Sequence[str]) -> list[InputFile]:
+def discover(paths: Sequence[str], notices: list[str] | None = None) -> list[InputFile]:
     """Expand the command-line paths into files, with the host implied by a collection layout.
 
-    Raises :class:`InputError` for a path that does not exist.
+    Entries that are not scanned (symbolic links to folders, sockets, pipes, devices) are named
+    in ``notices``. Raises :class:`InputError` for a path that does not exist.
     """
+    notices = notices if notices is not None else []
     found: list[InputFile] = []
     for raw in paths:
         if raw == STDIN:
             found.append(InputFile(STDIN, None))
             continue
         path = Path(raw)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise InputError(f"{raw}: no such file or folder")
         if path.is_dir():
-            found.extend(_walk_folder(path))
+            found.extend(_walk_folder(path, notices))
         else:
             found.append(InputFile(str(path), None))
     return found
 
 
-def _walk_folder(root: Path) -> Iterator[InputFile]:
+def _walk_folder(root: Path, notices: list[str]) -> Iterator[InputFile]:
     """Yield the files under ``root``; each subfolder is a collection entry named after its host."""
     try:
         entries = sorted(os.scandir(root), key=lambda entry: entry.name)
@@ -94,20 +96,35 @@ def _walk_folder(root: Path) -> Iterator[InputFile]:
         raise InputError(f"{root}: cannot list folder: {exc.strerror}") from exc
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
-            for file in _files_below(Path(entry.path)):
+            for file in _files_below(Path(entry.path), notices):
                 yield InputFile(str(file), entry.name)
-        elif entry.is_file():
+        elif _is_scannable(Path(entry.path), notices):
             yield InputFile(entry.path, None)
 
 
-def _files_below(folder: Path) -> Iterator[Path]:
+def _files_below(folder: Path, notices: list[str]) -> Iterator[Path]:
     # Symbolic links to folders are not followed, so a link loop cannot make the walk endless.
     for directory, subfolders, files in os.walk(folder, followlinks=False):
         subfolders.sort()
         for name in sorted(files):
             path = Path(directory) / name
-            if path.is_file():
+            if _is_scannable(path, notices):
                 yield path
+        for name in subfolders:
+            if (Path(directory) / name).is_symlink():
+                notices.append(f"{Path(directory) / name}: symbolic link to a folder, not followed")
+
+
+def _is_scannable(path: Path, notices: list[str]) -> bool:
+    """Tell whether a folder entry is read: regular files and links to them (broken links too,
+    so that the scan reports them as unreadable)."""
+    if path.is_symlink() and path.is_dir():
+        notices.append(f"{path}: symbolic link to a folder, not followed")
+        return False
+    if path.is_file() or (path.is_symlink() and not path.exists()):
+        return True
+    notices.append(f"{path}: not a regular file, not read")
+    return False
 
 
 def scan(
@@ -121,7 +138,8 @@ def scan(
 ) -> ScanResult:
     """Read every input, run the per-host engines and return incidents and counts."""
     patterns = patterns if patterns is not None else load_log_patterns()
-    inputs = discover(paths)
+    notices: list[str] = []
+    inputs = discover(paths, notices)
     events: dict[str, list[Event]] = {}
     files: list[FileStats] = []
     hostless: dict[str, int] = {}
@@ -137,7 +155,7 @@ def scan(
                 hostless[item.path] = hostless.get(item.path, 0) + 1
             events.setdefault(event.host, []).append(event)
         stats.host = fixed_host
-    warnings = [
+    warnings = notices + [
         f"{path}: {count} records carry no host name; they are scanned as {UNKNOWN_HOST}. "
         "Pass --host NAME, or lay the files out as one folder per host."
         for path, count in hostless.items()

@@ -43,6 +43,9 @@ STOPPING_SIGNALS = frozenset({17, 18, 21, 22})
 # Sent to crashing processes by the kernel; an exit by one of these is a crash, not a kill.
 CRASH_SIGNALS = frozenset({4, 5, 6, 7, 8, 10, 11, 12})
 
+# chmod(1) options; anything else before the paths is the mode.
+_CHMOD_FLAGS = frozenset({"-R", "-H", "-L", "-P", "-f", "-h", "-v", "-E", "-C", "-N", "-i", "-I"})
+
 # launchctl subcommands that stop a job or keep it from starting.
 LAUNCHCTL_STOP_VERBS = frozenset({"unload", "bootout", "disable", "remove", "stop", "kill"})
 
@@ -250,33 +253,34 @@ class CommandInterpreter:
 
     def _remove(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         tool = posixpath.basename(argv[0])
-        return self._path_findings(_operands(argv[1:]), f"{tool} removed", removal=True)
+        return self._path_findings(_operands(argv[1:]), f"{tool} removed")
 
     def _truncate(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         operands = _operands(argv[1:], takes_value={"-s", "-r"})
-        return self._path_findings(operands, "truncate emptied", removal=True)
+        return self._path_findings(operands, "truncate emptied")
 
     def _move(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         operands = _operands(argv[1:])
-        return self._path_findings(operands[:-1], "mv moved away", removal=True)
+        return self._path_findings(operands[:-1], "mv moved away")
 
     def _dd(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         targets = [arg[3:] for arg in argv[1:] if arg.startswith("of=")]
-        return self._path_findings(targets, "dd overwrote", removal=True)
+        return self._path_findings(targets, "dd overwrote")
 
     def _chmod(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
-        operands = _operands(argv[1:])
+        # A mode may itself start with "-" ("-x"), so only chmod's own flags count as options.
+        operands = [arg for arg in argv[1:] if arg not in _CHMOD_FLAGS]
         if len(operands) < 2 or not _removes_execute(operands[0]):
             return []
         return self._path_findings(
-            operands[1:], f"chmod {operands[0]} made unrunnable", removal=True
+            operands[1:], f"chmod {operands[0]} made unrunnable", roles=("install", "process")
         )
 
     def _chflags(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         operands = _operands(argv[1:])
         if len(operands) < 2:
             return []
-        return self._path_findings(operands[1:], f"chflags {operands[0]} locked", removal=True)
+        return self._path_findings(operands[1:], f"chflags {operands[0]} locked")
 
     def _xattr(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         if "-w" not in argv[1:]:
@@ -284,7 +288,7 @@ class CommandInterpreter:
         operands = _operands(argv[1:])
         if len(operands) < 3 or operands[0] != "com.apple.quarantine":
             return []
-        return self._path_findings(operands[2:], "xattr quarantined", removal=True)
+        return self._path_findings(operands[2:], "xattr quarantined")
 
     def _osascript(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
         scripts = _flag_values(argv[1:], "-e")
@@ -293,14 +297,17 @@ class CommandInterpreter:
             if not re.search(r"\b(delete|move)\b", script, re.IGNORECASE):
                 continue
             for path in re.findall(r'POSIX file\s+"([^"]{1,4096})"', script):
-                findings.extend(self._path_findings([path], "osascript deleted", removal=True))
+                findings.extend(self._path_findings([path], "osascript deleted"))
         return findings
 
-    def _path_findings(self, paths: Sequence[str], verb: str, removal: bool) -> list[Finding]:
+    def _path_findings(
+        self, paths: Sequence[str], verb: str, roles: tuple[str, ...] | None = None
+    ) -> list[Finding]:
         findings = []
         for path in paths:
             for component, role in self.inventory.match_path(path):
-                findings.append(_path_finding(component, role, f"{verb} {path}"))
+                if roles is None or role in roles:
+                    findings.append(_path_finding(component, role, f"{verb} {path}"))
         return findings
 
 

@@ -410,3 +410,40 @@ def test_masquerading_tool_raises_severity(tmp_path: Path) -> None:
     assert incident.actor.masquerade is True
     assert incident.severity == "critical"
     assert "masquerading" in incident.title
+
+
+@pytest.mark.parametrize(
+    ("argv", "component"),
+    [
+        (
+            ["tccutil", "reset", "SystemPolicyAllFiles", "com.crowdstrike.falcon.Agent"],
+            "crowdstrike-falcon",
+        ),
+        (
+            ["profiles", "remove", "-identifier", "com.crowdstrike.falcon.sysext-policy"],
+            "crowdstrike-falcon",
+        ),
+        (
+            ["profiles", "remove", "-identifier", "com.microsoft.wdav.fulldisk"],
+            "microsoft-defender",
+        ),
+    ],
+)
+def test_permission_and_profile_removal(
+    argv: list[str], component: str, inventory: Inventory
+) -> None:
+    findings = CommandInterpreter(inventory).interpret(argv, ProcessTable())
+    assert ("protection_weakened", component) in {(f.kind, f.component.id) for f in findings}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tccutil", "reset", "Camera", "com.example.videoapp"],
+        ["profiles", "remove", "-identifier", "com.profile.identifier"],
+        ["profiles", "remove", "-identifier", "com.microsoft.office.settings"],
+        ["profiles", "list"],
+    ],
+)
+def test_unrelated_permission_and_profile_changes(argv: list[str], inventory: Inventory) -> None:
+    assert CommandInterpreter(inventory).interpret(argv, ProcessTable()) == []

@@ -90,6 +90,8 @@ class CommandInterpreter:
             "chflags": self._chflags,
             "xattr": self._xattr,
             "osascript": self._osascript,
+            "tccutil": self._tccutil,
+            "profiles": self._profiles,
         }
 
     def interpret(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
@@ -300,6 +302,36 @@ class CommandInterpreter:
                 findings.extend(self._path_findings([path], "osascript deleted"))
         return findings
 
+    # privacy permissions and configuration profiles --------------------------------------------
+
+    def _tccutil(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
+        # tccutil reset SERVICE [BUNDLE_ID]: with a bundle id, one app loses the permission.
+        operands = _operands(argv[1:])
+        if len(operands) < 3 or operands[0].lower() != "reset":
+            return []
+        component = self.inventory.match_bundle_id(operands[2])
+        if component is None:
+            return []
+        text = f"tccutil reset {operands[1]} {operands[2]}"
+        return [Finding(sig.PROTECTION_WEAKENED, component, f"privacy permission revoked: {text}")]
+
+    def _profiles(self, argv: Sequence[str], table: ProcessTable) -> list[Finding]:
+        if len(argv) < 2 or argv[1].lower() not in ("remove", "-r"):
+            return []
+        findings = []
+        for flag in ("-identifier", "-I"):
+            for identifier in _flag_values(argv[2:], flag):
+                component = component_for_identifier(self.inventory, identifier)
+                if component is not None:
+                    findings.append(
+                        Finding(
+                            sig.PROTECTION_WEAKENED,
+                            component,
+                            f"configuration profile removed: profiles remove -identifier {identifier}",
+                        )
+                    )
+        return findings
+
     def _path_findings(
         self, paths: Sequence[str], verb: str, roles: tuple[str, ...] | None = None
     ) -> list[Finding]:
@@ -309,6 +341,41 @@ class CommandInterpreter:
                 if roles is None or role in roles:
                     findings.append(_path_finding(component, role, f"{verb} {path}"))
         return findings
+
+
+def component_for_identifier(inventory: Inventory, identifier: str) -> Component | None:
+    """Find the component a configuration profile identifier belongs to.
+
+    A profile that approves a system extension, grants Full Disk Access or carries a vendor's
+    settings is usually named after the vendor's bundle ids (``com.crowdstrike.falcon.settings``).
+    The identifier matches when it is one of the component's bundle ids or starts with the
+    vendor prefix of one (``com.crowdstrike.``; three labels for shared prefixes).
+    """
+    # NOTE: whoever writes a profile chooses its identifier; a profile named after something
+    # else is not tied to its component here.
+    if not identifier:
+        return None
+    direct = inventory.match_bundle_id(identifier)
+    if direct is not None:
+        return direct
+    for component in inventory.components:
+        for bundle in (
+            *component.system_extensions,
+            *component.network_filters,
+            *component.bundle_ids,
+        ):
+            labels = bundle.split(".")
+            prefix = ".".join(labels[:2]) + "."
+            if prefix in _SHARED_PREFIXES:
+                prefix = ".".join(labels[:3]) + "."
+            if len(labels) > prefix.count(".") and identifier.startswith(prefix):
+                return component
+    return None
+
+
+# Reverse-DNS prefixes that many unrelated products share; for these one more label is needed
+# (com.microsoft.wdav. for Defender, not com.microsoft. for every Microsoft app).
+_SHARED_PREFIXES = frozenset({"com.apple.", "com.github.", "com.google.", "com.microsoft."})
 
 
 def _path_finding(component: Component, role: str, text: str) -> Finding:

@@ -11,6 +11,7 @@ from tamperwatch.commands import (
     STOPPING_SIGNALS,
     TERMINATING_SIGNALS,
     CommandInterpreter,
+    component_for_identifier,
     signal_label,
 )
 from tamperwatch.inventory import Component, Inventory
@@ -405,7 +406,7 @@ class RuleEngine:
 
     def _profile_remove(self, event: Event) -> list[Signal]:
         identifier = event.identifier or ""
-        component = self._component_by_identifier(identifier)
+        component = component_for_identifier(self.inventory, identifier)
         if component is None:
             return []
         actor = self.actor_of(event.process)
@@ -426,9 +427,9 @@ class RuleEngine:
         # es_tcc_authorization_right_t: 0 denied, 1 unknown, 2 allowed, ...
         if event.flags not in (0, None):
             return []
-        component = self.inventory.match_system_extension(
-            identity
-        ) or self._component_by_identifier(identity)
+        component = self.inventory.match_system_extension(identity) or component_for_identifier(
+            self.inventory, identity
+        )
         if component is None:
             return []
         actor = self.actor_of(event.process)
@@ -443,22 +444,6 @@ class RuleEngine:
                 actor=actor,
             )
         ]
-
-    def _component_by_identifier(self, identifier: str) -> Component | None:
-        """Find the component whose bundle ids share a vendor prefix with a profile identifier."""
-        # NOTE: profile identifiers are chosen by whoever writes the profile; this matches only
-        # identifiers that embed one of the component's bundle ids or its reverse-DNS vendor prefix.
-        if not identifier:
-            return None
-        direct = self.inventory.match_system_extension(identifier)
-        if direct is not None:
-            return direct
-        for component in self.inventory.components:
-            for bundle in (*component.system_extensions, *component.network_filters):
-                prefix = ".".join(bundle.split(".")[:2])
-                if prefix.count(".") == 1 and identifier.startswith(prefix + "."):
-                    return component
-        return None
 
     # unified log and crash reports -------------------------------------------------------------
 

@@ -125,7 +125,7 @@ def crash_report(path: Path, *, name: str, proc_path: str, pid: int, when: str, 
 
 
 def edr_unloaded_and_killed(folder: Path) -> None:
-    """An operator at a terminal boots out the Falcon daemon, then kills its ES extension."""
+    """Write a host where an operator at a terminal boots out Falcon, then kills its ES extension."""
     writer = EsWriter("2026-11-18T14:02:00Z", version=9, seed=7)
     daemon = writer.spawn("/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM,
                           signing_id="com.crowdstrike.falcond", platform_binary=False)  # fmt: skip
@@ -157,7 +157,7 @@ def edr_unloaded_and_killed(folder: Path) -> None:
 
 
 def es_client_flooded(folder: Path) -> None:
-    """A user's tool floods the ES client with file events until the kernel kills Santa."""
+    """Write a host where a user's tool floods Santa with file events until the kernel kills it."""
     writer = EsWriter("2026-11-19T09:30:00Z", version=10, seed=11)
     writer.spawn(SANTA_SYSEXT, [SANTA_SYSEXT], team_id=SANTA_TEAM,
                  signing_id="com.northpolesec.santa.daemon", platform_binary=False)  # fmt: skip
@@ -185,7 +185,7 @@ def es_client_flooded(folder: Path) -> None:
 
 
 def network_extension_crash_burst(folder: Path) -> None:
-    """LuLu's network extension crashes four times in half a minute."""
+    """Write a host where LuLu's network extension crashes four times in half a minute."""
     records = []
     for index in range(4):
         second = 5 + index * 10
@@ -213,7 +213,7 @@ def network_extension_crash_burst(folder: Path) -> None:
 
 
 def vendor_upgrade(folder: Path) -> None:
-    """The system installer runs Santa's package: the old daemon is booted out and replaced."""
+    """Write a host where the system installer upgrades Santa, replacing the old daemon."""
     writer = EsWriter("2026-11-21T03:10:00Z", version=9, seed=23)
     old = writer.spawn(SANTA_SYSEXT, [SANTA_SYSEXT], team_id=SANTA_TEAM,
                        signing_id="com.northpolesec.santa.daemon", platform_binary=False)  # fmt: skip

@@ -19,7 +19,7 @@ from tamperwatch.process_table import ProcessTable
 
 @dataclass(frozen=True)
 class Finding:
-    """What one command does to one component."""
+    """The effect of one command on one component."""
 
     kind: str
     component: Component
@@ -349,9 +349,9 @@ def component_for_identifier(inventory: Inventory, identifier: str) -> Component
     A profile that approves a system extension, grants Full Disk Access or carries a vendor's
     settings is usually named after the vendor's bundle ids (``com.crowdstrike.falcon.settings``).
     The identifier matches when it is one of the component's bundle ids or starts with the
-    vendor prefix of one (``com.crowdstrike.``; three labels for shared prefixes).
+    vendor prefix of one, such as ``com.crowdstrike.``. Shared prefixes need a third label.
     """
-    # NOTE: whoever writes a profile chooses its identifier; a profile named after something
+    # NOTE: the author of a profile chooses its identifier, so a profile named after something
     # else is not tied to its component here.
     if not identifier:
         return None

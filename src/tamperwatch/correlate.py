@@ -3,9 +3,9 @@
 Signals arrive in event-time order. A signal joins an open incident of the same host when it
 falls inside ``crash_correlation_window`` of that incident's last signal and concerns the same
 component or comes from the same actor group (login session or process tree). An impairment
-without a known actor inherits the actor of the actions before it; an Endpoint Security client
-killed or crashed right after a flood of events from one process group names that group's
-leader as the actor.
+without a known actor inherits the actor of the actions before it. When an Endpoint Security
+client is killed or crashes right after a flood of events from one process group, the leader of
+that group becomes the actor.
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ class HostCorrelator:
     def _severity(
         self, signals: list[Signal], components: list[Component], actor: Actor | None
     ) -> int:
-        score = max(s.severity for s in signals)
+        score = max(s.severity or 0 for s in signals)
         crashes: Counter[str] = Counter(
             s.component.id for s in signals if s.kind == sig.CRASHED and s.component is not None
         )

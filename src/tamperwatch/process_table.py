@@ -2,7 +2,7 @@
 
 Every Endpoint Security message describes its instigating process in full, so the table also
 learns processes whose fork or exec happened before the capture began. ``exec`` keeps the pid
-and gets a new pidversion; the new image keeps the parent of the old one, so ancestry follows
+and gets a new pidversion. The new image keeps the parent of the old one, so ancestry follows
 the real process tree (``zsh -> sudo -> launchctl``) rather than the image history.
 """
 
@@ -25,7 +25,7 @@ MAX_ENTRIES = 200_000
 
 @dataclass
 class Entry:
-    """What the table knows of one process image."""
+    """Facts recorded about one process image."""
 
     key: Key
     parent: Key | None

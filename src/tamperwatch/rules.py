@@ -272,102 +272,82 @@ class RuleEngine:
         path = event.path
         if not path:
             return []
-        kind = event.kind
-        destructive = kind in ("unlink", "rename", "truncate") or (
-            kind == "open"
-            and event.flags is not None
-            and event.flags & O_TRUNC
-            and event.flags & FWRITE
-        )
-        modifying = kind in ("write", "setmode", "setflags", "setextattr") or (
-            kind == "close" and event.flags == 1
-        )
-        if not destructive and not modifying:
+        destructive = _is_destructive(event)
+        if not destructive and not _is_modifying(event):
             return []
         matches = self.inventory.match_path(path)
         if not matches:
             return []
+
         actor = self.actor_of(event.process)
         signals: list[Signal] = []
         for component, role in matches:
             if self._is_routine(actor, component):
                 continue
-            verb = _file_verb(event)
-            if role == "plist":
-                if destructive:
-                    signals.append(
-                        Signal(
-                            sig.DAEMON_UNLOADED,
-                            event.time,
-                            component,
-                            f"launchd plist {verb}: {path}",
-                            [event.evidence],
-                            actor=actor,
-                        )
-                    )
-                elif kind in ("write", "close"):
-                    signals.append(
-                        Signal(
-                            sig.PROTECTION_WEAKENED,
-                            event.time,
-                            component,
-                            f"launchd plist {verb}: {path}",
-                            [event.evidence],
-                            actor=actor,
-                        )
-                    )
-            elif role == "log":
-                if destructive:
-                    signals.append(
-                        Signal(
-                            sig.PROTECTION_WEAKENED,
-                            event.time,
-                            component,
-                            f"log {verb}: {path}",
-                            [event.evidence],
-                            actor=actor,
-                            techniques=("T1685.006",),
-                        )
-                    )
-            elif role == "data":
-                if (
-                    component.builtin
-                    and actor is not None
-                    and actor.process.platform_binary
-                    and (not sig.is_interactive(actor))
-                ):
-                    continue
-                kind_out = (
-                    sig.FILTER_DISABLED
-                    if component.id == "packet-filter"
-                    else sig.PROTECTION_WEAKENED
+            outcome = self._file_outcome(event, component, role, destructive, actor)
+            if outcome is None:
+                continue
+            kind, summary, techniques = outcome
+            signals.append(
+                Signal(
+                    kind,
+                    event.time,
+                    component,
+                    summary,
+                    [event.evidence],
+                    actor=actor,
+                    techniques=techniques,
                 )
-                signals.append(
-                    Signal(
-                        kind_out,
-                        event.time,
-                        component,
-                        f"configuration {verb}: {path}",
-                        [event.evidence],
-                        actor=actor,
-                    )
-                )
-            elif role in ("install", "process") and (
-                destructive or kind in ("setmode", "setflags", "setextattr")
-            ):
-                if kind == "setextattr" and event.identifier != "com.apple.quarantine":
-                    continue
-                signals.append(
-                    Signal(
-                        sig.PROTECTION_WEAKENED,
-                        event.time,
-                        component,
-                        f"component files {verb}: {path}",
-                        [event.evidence],
-                        actor=actor,
-                    )
-                )
+            )
         return signals
+
+    def _file_outcome(
+        self,
+        event: Event,
+        component: Component,
+        role: str,
+        destructive: bool,
+        actor: Actor | None,
+    ) -> tuple[str, str, tuple[str, ...]] | None:
+        """Return the signal kind, summary and techniques of one file event on one component."""
+        path = event.path
+        verb = _file_verb(event)
+        if role == "plist":
+            if destructive:
+                return sig.DAEMON_UNLOADED, f"launchd plist {verb}: {path}", ()
+            if event.kind in ("write", "close"):
+                return sig.PROTECTION_WEAKENED, f"launchd plist {verb}: {path}", ()
+            return None
+
+        if role == "log":
+            if destructive:
+                return sig.PROTECTION_WEAKENED, f"log {verb}: {path}", ("T1685.006",)
+            return None
+
+        if role == "data":
+            # Apple's own tools maintain built-in configuration (pf.conf, audit_control) unless a
+            # person drives them from a terminal.
+            apple_tool = actor is not None and bool(actor.process.platform_binary)
+            if (
+                component.builtin
+                and apple_tool
+                and actor is not None
+                and not sig.is_interactive(actor)
+            ):
+                return None
+            kind = (
+                sig.FILTER_DISABLED if component.id == "packet-filter" else sig.PROTECTION_WEAKENED
+            )
+            return kind, f"configuration {verb}: {path}", ()
+
+        if role in ("install", "process"):
+            if event.kind == "setextattr" and event.identifier != "com.apple.quarantine":
+                return None
+            if event.kind == "setmode" and event.flags is not None and event.flags & 0o111:
+                return None
+            if destructive or event.kind in ("setmode", "setflags", "setextattr"):
+                return sig.PROTECTION_WEAKENED, f"component files {verb}: {path}", ()
+        return None
 
     def _kextunload(self, event: Event) -> list[Signal]:
         if not event.identifier:
@@ -589,6 +569,21 @@ class RuleEngine:
 _FILE_KINDS = frozenset(
     {"unlink", "rename", "truncate", "open", "write", "close", "setmode", "setflags", "setextattr"}
 )
+
+
+def _is_destructive(event: Event) -> bool:
+    """Tell whether a file event deletes, moves or empties its file."""
+    if event.kind in ("unlink", "rename", "truncate"):
+        return True
+    flags = event.flags or 0
+    return event.kind == "open" and bool(flags & O_TRUNC) and bool(flags & FWRITE)
+
+
+def _is_modifying(event: Event) -> bool:
+    """Tell whether a file event changes the content or attributes of its file."""
+    if event.kind in ("write", "setmode", "setflags", "setextattr"):
+        return True
+    return event.kind == "close" and event.flags == 1
 
 
 def _file_verb(event: Event) -> str:

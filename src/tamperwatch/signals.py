@@ -168,10 +168,10 @@ def is_interactive(actor: Actor) -> bool:
 def trusted_lineage(actor: Actor, component: Component | None, inventory: Inventory) -> str | None:
     """Return why an actor chain counts as the component's own maintenance, or ``None``.
 
-    The chain is trusted when nobody sits at a terminal in it, every process in it is an Apple
-    platform binary, signed with the component's team ID, a management agent, or the system
-    installer, and at least one of the last three authorised the action. An installer only counts
-    when a package id of the component appears in the chain (the package script path).
+    The chain is trusted when no process in it has a terminal and every process in it is one of:
+    an Apple platform binary, a binary signed with the component's team ID, a management agent,
+    or the system installer. At least one of the last three must be present. The installer only
+    counts when a package id of the component appears in the chain (the package script path).
     """
     if component is None or is_interactive(actor):
         return None
@@ -223,7 +223,8 @@ class Signal:
     actor: Actor | None = None
     action: bool = True
     techniques: tuple[str, ...] = ()
-    severity: int = 0
+    # Index into SEVERITIES; None takes the kind's BASE_SEVERITY.
+    severity: int | None = None
     # A signal that only counts once crash_burst_threshold of its kind pile up for a component.
     burst_only: bool = False
     # The pid of the component process the signal is about, when the record names it. Signals
@@ -233,5 +234,5 @@ class Signal:
     def __post_init__(self) -> None:
         if not self.techniques:
             self.techniques = DEFAULT_TECHNIQUES.get(self.kind, ())
-        if not self.severity:
+        if self.severity is None:
             self.severity = BASE_SEVERITY.get(self.kind, 1)

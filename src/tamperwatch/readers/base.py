@@ -1,4 +1,4 @@
-"""What every reader shares: format detection, line iteration, counters and located warnings.
+"""Shared parts of the readers: format detection, line iteration, counters and located warnings.
 
 A reader module defines a :class:`Reader` subclass with
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 # format.
 SNIFF_BYTES = 64 * 1024
 
-# Longest line a reader accepts. A longer line is skipped with a warning, so one hostile line
+# Maximum line length in bytes that a reader accepts. A longer line is skipped with a warning, so one hostile line
 # cannot make the scan hold an unbounded buffer.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
@@ -114,7 +114,7 @@ def iter_lines(
     """Yield ``(line_number, line)`` pairs without the line ending, starting at line 1.
 
     A line longer than ``max_line_bytes`` is skipped whole (counted and warned about), and the
-    reader never holds more than ``max_line_bytes`` of it. A last line without a newline is
+    reader never keeps more than ``max_line_bytes`` of it in memory. A last line without a newline is
     yielded like any other; the reader decides whether it is complete.
     """
     number = 0

@@ -1,7 +1,7 @@
 """Reader for Endpoint Security messages as JSON lines: ``eslogger`` and ES-shaped vendor streams.
 
-eslogger (macOS 13+) prints one ``es_message_t`` per line. Its man page says the structure is not
-an API, so this reader keys on field names, never on order, and tolerates missing fields. Audit
+eslogger (macOS 13+) prints one ``es_message_t`` per line. Its man page states that the structure
+is not an API, so this reader keys on field names, never on order, and tolerates missing fields. Audit
 tokens are objects up to macOS 15 (message version 9) and arrays of eight integers
 ``[auid, euid, egid, ruid, rgid, pid, asid, pidversion]`` on macOS 26 (version 10).
 
@@ -355,8 +355,8 @@ def _use_instigator(event: Event, instigator: _Process | None) -> None:
     """Make the payload's instigator the acting process.
 
     For BTM, profile and TCC events the message's own process is the system daemon that
-    recorded the change (backgroundtaskmanagementd, mdmclient, tccd); the instigator is the
-    process that asked for it.
+    recorded the change (backgroundtaskmanagementd, mdmclient, tccd). The instigator is the
+    process that requested it.
     """
     process = _process(instigator)
     if process is not None:

@@ -44,7 +44,7 @@ MAX_GROUPS_PER_SECOND = 4096
 class _Bucket:
     second: int
     counts: Counter[int] = field(default_factory=Counter)
-    first_evidence: dict[int, Evidence] = field(default_factory=dict)
+    first_evidence: dict[int, tuple[float, Evidence]] = field(default_factory=dict)
     total: int = 0
 
 
@@ -73,12 +73,12 @@ class FloodTracker:
         bucket.total += 1
         if group in bucket.counts or len(bucket.counts) < MAX_GROUPS_PER_SECOND:
             bucket.counts[group] += 1
-            bucket.first_evidence.setdefault(group, event.evidence)
+            bucket.first_evidence.setdefault(group, (event.time, event.evidence))
 
-    def top(self, until: float) -> tuple[int, int, int, Evidence] | None:
-        """Return ``(group, events, all_events, first_evidence)`` of the busiest group."""
+    def top(self, until: float) -> tuple[int, int, int, float, Evidence] | None:
+        """Return ``(group, events, all_events, first_time, first_evidence)`` of the busiest group."""
         totals: Counter[int] = Counter()
-        first: dict[int, Evidence] = {}
+        first: dict[int, tuple[float, Evidence]] = {}
         everything = 0
         for bucket in self._buckets:
             if bucket.second > until or bucket.second < until - self.window:
@@ -90,7 +90,8 @@ class FloodTracker:
         if not totals:
             return None
         group, count = totals.most_common(1)[0]
-        return group, count, everything, first[group]
+        first_time, first_evidence = first[group]
+        return group, count, everything, first_time, first_evidence
 
 
 @dataclass
@@ -220,20 +221,20 @@ class HostCorrelator:
         top = self.flood.top(signal.time)
         if top is None:
             return None
-        group, count, everything, evidence = top
+        group, count, everything, started, evidence = top
         if count < self.flood_threshold or count * 2 < everything:
             return None
         leader = self.table.latest(group)
         actor = Actor.from_entry(self.table, leader) if leader is not None else None
         name = posixpath.basename(leader.path or "") if leader is not None else f"group {group}"
         summary = (
-            f"{count} events from process group {group} ({name}) within "
-            f"{int(self.window)} s before the failure, "
+            f"{count} events from process group {group} ({name}) in the "
+            f"{int(signal.time - started)} s before the failure, "
             f"{count * 100 // max(everything, 1)}% of the host's events"
         )
         return Signal(
             kind=sig.EVENT_FLOOD,
-            time=signal.time,
+            time=started,
             component=signal.component,
             summary=summary,
             evidence=[evidence],

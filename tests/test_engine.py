@@ -447,3 +447,40 @@ def test_permission_and_profile_removal(
 )
 def test_unrelated_permission_and_profile_changes(argv: list[str], inventory: Inventory) -> None:
     assert CommandInterpreter(inventory).interpret(argv, ProcessTable()) == []
+
+
+def test_suspend_and_task_port_access(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-22T08:00:00Z", seed=10)
+    extension = start_falcon(writer)
+    tool = writer.spawn("/private/tmp/freezer", ["/private/tmp/freezer"], platform_binary=False)
+    writer.suspend(tool, extension)
+    writer.get_task(tool, extension)
+    reporter = writer.spawn("/System/Library/CoreServices/ReportCrash", ["ReportCrash"])
+    writer.get_task(reporter, extension)
+    result = scan_writer(tmp_path, writer)
+    assert len(result.incidents) == 1
+    incident = result.incidents[0]
+    assert [s.kind for s in incident.signals] == ["process_suspended", "process_suspended"]
+    assert incident.actor is not None
+    assert incident.actor.path == "/private/tmp/freezer"
+
+
+def test_plist_deleted_by_unlink_event(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-22T08:00:00Z", seed=11)
+    dropper = writer.spawn("/Users/kim/Library/Caches/helper", ["helper"], platform_binary=False)
+    writer.unlink(dropper, "/Library/LaunchDaemons/com.crowdstrike.falcond.plist")
+    writer.rename(dropper, "/Applications/Falcon.app", "/private/tmp/.f.app")
+    result = scan_writer(tmp_path, writer)
+    assert len(result.incidents) == 1
+    kinds = [s.kind for s in result.incidents[0].signals]
+    assert kinds == ["daemon_unloaded", "protection_weakened"]
+
+
+def test_vendor_rewriting_its_own_files_is_silent(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-22T08:00:00Z", seed=12)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.rename(daemon, "/Library/CS/falcond.new", "/Library/CS/falcond")
+    writer.unlink(daemon, "/Library/LaunchDaemons/com.crowdstrike.falcond.plist")
+    assert scan_writer(tmp_path, writer).incidents == []

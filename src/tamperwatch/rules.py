@@ -24,9 +24,9 @@ from tamperwatch.signals import Actor, Signal
 FWRITE = 0x2
 O_TRUNC = 0x400
 
-# proc_suspend_resume types (es_proc_suspend_resume_type_t).
+# proc_suspend_resume types (es_proc_suspend_resume_type_t in the Endpoint Security SDK header).
 SUSPEND = 0
-SHUTDOWN_SOCKETS = 2
+SHUTDOWN_SOCKETS = 3
 
 # Apple daemons whose writes, renames and deletions of logs, preferences and plists are routine.
 ROUTINE_FILE_WRITERS = frozenset(
@@ -106,6 +106,19 @@ class RuleEngine:
     def actor_of(self, process: Process | None) -> Actor | None:
         entry = self.table.observe(process)
         return Actor.from_entry(self.table, entry) if entry is not None else None
+
+    def _action(
+        self,
+        event: Event,
+        kind: str,
+        component: Component,
+        summary: str,
+        actor: Actor | None = None,
+    ) -> list[Signal]:
+        """Return one action signal whose actor is the event's instigating process."""
+        if actor is None:
+            actor = self.actor_of(event.process)
+        return [Signal(kind, event.time, component, summary, [event.evidence], actor=actor)]
 
     def _entry_component(self, process: Process | None) -> Component | None:
         if process is None:
@@ -206,28 +219,15 @@ class RuleEngine:
         name = posixpath.basename((event.process.path if event.process else "") or "")
         pid = event.process.pid if event.process else 0
         if number in CRASH_SIGNALS:
-            summary = f"{name}[{pid}] exited with {signal_label(number)}"
-            return [
-                Signal(
-                    sig.CRASHED,
-                    event.time,
-                    component,
-                    summary,
-                    [event.evidence],
-                    action=False,
-                    target_pid=pid,
-                )
-            ]
-        summary = f"{name}[{pid}] was terminated by {signal_label(number)}"
+            kind, summary = sig.CRASHED, f"{name}[{pid}] exited with {signal_label(number)}"
+        else:
+            kind, summary = (
+                sig.PROCESS_KILLED,
+                f"{name}[{pid}] was terminated by {signal_label(number)}",
+            )
         return [
             Signal(
-                sig.PROCESS_KILLED,
-                event.time,
-                component,
-                summary,
-                [event.evidence],
-                action=False,
-                target_pid=pid,
+                kind, event.time, component, summary, [event.evidence], action=False, target_pid=pid
             )
         ]
 
@@ -355,18 +355,8 @@ class RuleEngine:
         component = self.inventory.match_kext(event.identifier)
         if component is None:
             return []
-        actor = self.actor_of(event.process)
         summary = f"kernel extension {event.identifier} unloaded"
-        return [
-            Signal(
-                sig.EXTENSION_STATE_CHANGED,
-                event.time,
-                component,
-                summary,
-                [event.evidence],
-                actor=actor,
-            )
-        ]
+        return self._action(event, sig.EXTENSION_STATE_CHANGED, component, summary)
 
     def _btm_remove(self, event: Event) -> list[Signal]:
         if not event.path:
@@ -376,31 +366,16 @@ class RuleEngine:
         )
         if component is None:
             return []
-        actor = self.actor_of(event.process)
         summary = f"background item removed: {event.path}"
-        return [
-            Signal(
-                sig.DAEMON_UNLOADED, event.time, component, summary, [event.evidence], actor=actor
-            )
-        ]
+        return self._action(event, sig.DAEMON_UNLOADED, component, summary)
 
     def _profile_remove(self, event: Event) -> list[Signal]:
         identifier = event.identifier or ""
         component = component_for_identifier(self.inventory, identifier)
         if component is None:
             return []
-        actor = self.actor_of(event.process)
         summary = f"configuration profile {identifier} removed"
-        return [
-            Signal(
-                sig.PROTECTION_WEAKENED,
-                event.time,
-                component,
-                summary,
-                [event.evidence],
-                actor=actor,
-            )
-        ]
+        return self._action(event, sig.PROTECTION_WEAKENED, component, summary)
 
     def _tcc_modify(self, event: Event) -> list[Signal]:
         identity = event.identifier or ""
@@ -412,18 +387,8 @@ class RuleEngine:
         )
         if component is None:
             return []
-        actor = self.actor_of(event.process)
         summary = f"privacy permission {event.message or 'unknown service'} revoked for {identity}"
-        return [
-            Signal(
-                sig.PROTECTION_WEAKENED,
-                event.time,
-                component,
-                summary,
-                [event.evidence],
-                actor=actor,
-            )
-        ]
+        return self._action(event, sig.PROTECTION_WEAKENED, component, summary)
 
     # unified log and crash reports -------------------------------------------------------------
 

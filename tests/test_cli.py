@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -186,10 +187,56 @@ def test_unknown_format_is_named(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("shopping list\nmilk\n")
     (tmp_path / "empty.log").write_bytes(b"")
     result = run_cli("scan", str(tmp_path), "--host", "lab-mac")
-    assert result.returncode == 0
+    assert result.returncode == 2
     text = result.stdout.decode()
     assert "not a recognised telemetry format" in text
     assert "empty file" in text
+    assert b"no telemetry record could be read" in result.stderr
+
+
+def test_compressed_input_is_named(tmp_path: Path) -> None:
+    capture = kill_capture(tmp_path / "es.ndjson")
+    packed = tmp_path / "es.ndjson.gz"
+    packed.write_bytes(gzip.compress(capture.read_bytes()))
+    capture.unlink()
+    result = run_cli("scan", str(packed), "--host", "lab-mac")
+    assert result.returncode == 2
+    assert b"gzip-compressed; decompress it first" in result.stdout
+
+
+def test_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    capture = kill_capture(tmp_path / "es.ndjson")
+    capture.write_bytes(b"\xef\xbb\xbf" + capture.read_bytes())
+    result = run_cli("scan", str(capture), "--host", "lab-mac", "--format", "jsonl")
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_host_option_inside_a_collection_is_explained(tmp_path: Path) -> None:
+    (tmp_path / "alpha").mkdir()
+    kill_capture(tmp_path / "alpha" / "a.ndjson")
+    result = run_cli("scan", str(tmp_path), "--host", "other", "--format", "jsonl")
+    assert json.loads(result.stdout.splitlines()[0])["host"] == "alpha"
+    assert b"--host other applies only to files outside host subfolders" in result.stderr
+
+
+def test_es_client_outside_the_catalog_is_reported(tmp_path: Path) -> None:
+    report = tmp_path / "guard.crash"
+    report.write_text(
+        "Process:             com.example.guard.extension [1239]\n"
+        "Path:                /Library/SystemExtensions/*/com.example.guard.extension\n"
+        "Identifier:          com.example.guard.extension\n"
+        "Parent Process:      launchd [1]\n"
+        "Exception Type:    EXC_CRASH (SIGKILL)\n"
+        "Date/Time:           2026-11-22 23:10:06.0659 +0000\n"
+        "Termination Reason:  Namespace ENDPOINTSECURITY, Code 2, EndpointSecurity client terminated "
+        "because it failed to respond to a message before its deadline\n"
+    )
+    result = run_cli("scan", str(report), "--host", "lab-mac", "--format", "jsonl")
+    assert result.returncode == 1
+    incident = json.loads(result.stdout.splitlines()[0])
+    assert incident["components"][0]["id"] == "es-client:com.example.guard.extension"
+    assert incident["signals"][0]["kind"] == "es_client_terminated"
 
 
 def test_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from tamperwatch.model import Event
 from tamperwatch.readers.base import SNIFF_BYTES, FileStats, ReadContext, Reader
 from tamperwatch.readers.unifiedlog import (
+    END_MARKER_NOTE,
     MAX_TEXT_MESSAGE_BYTES,
     UnifiedLogNdjsonReader,
     UnifiedLogTextReader,
@@ -111,7 +112,7 @@ def test_ndjson_banner_events_and_end_marker(tmp_path: Path) -> None:
     assert stats.read == 2
     assert stats.used == 2
     assert not stats.skipped
-    assert stats.notes["end-of-output marker"] == 1
+    assert stats.notes[END_MARKER_NOTE] == 1
     assert stats.warnings == []
     first, second = events
     assert first.kind == "log"
@@ -145,7 +146,7 @@ def test_ndjson_end_marker_count_mismatch_warns(tmp_path: Path) -> None:
     events, stats = run(NDJSON, path)
 
     assert len(events) == 2
-    assert stats.notes["end-of-output marker"] == 1
+    assert stats.notes[END_MARKER_NOTE] == 1
     assert len(stats.warnings) == 1
     assert stats.warnings[0].line == 3
     assert "counts 5 events" in stats.warnings[0].message

@@ -1,7 +1,8 @@
 """Command-line interface: ``tamperwatch scan``.
 
 Exit status of ``scan``: 0 when no suspicious incident was found, 1 when at least one was, 2 for
-a usage error, an invalid configuration or an input that could not be read.
+a usage error, an invalid configuration, an input that could not be read, or inputs that held no
+usable record at all.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import enum
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +25,12 @@ from tamperwatch.scan import InputError, scan
 EXIT_CLEAN = 0
 EXIT_SUSPICIOUS = 1
 EXIT_ERROR = 2
+
+# Columns used for output that goes to a file or a pipe, where no terminal width exists.
+NON_TERMINAL_WIDTH = 160
+
+# Columns used for output that goes to a file or a pipe, where no terminal width exists.
+NON_TERMINAL_WIDTH = 160
 
 app = typer.Typer(
     add_completion=False,
@@ -45,9 +52,6 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, help="More log output (repeat for debug).")
-    ] = 0,
     version: Annotated[
         bool,
         typer.Option(
@@ -55,6 +59,10 @@ def _main(
         ),
     ] = False,
 ) -> None:
+    """Find and explain impairments of macOS security tooling in endpoint telemetry."""
+
+
+def _configure_logging(verbose: int) -> None:
     level = logging.WARNING
     if verbose == 1:
         level = logging.INFO
@@ -65,6 +73,14 @@ def _main(
     )
 
 
+def _console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """Make a console that never re-wraps lines and is wide when it is not a terminal."""
+    console = Console(file=file, stderr=stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = NON_TERMINAL_WIDTH
+    return console
+
+
 @app.command("scan")
 def scan_command(
     paths: Annotated[
@@ -73,18 +89,23 @@ def scan_command(
             help="Files or folders to scan, or - for standard input. A folder whose subfolders "
             "hold telemetry is a collection: each subfolder is named after its host.",
             show_default=False,
+            metavar="PATH",
         ),
     ],
     host: Annotated[
         str | None,
         typer.Option(
-            "--host", help="Host name for records that carry none and are not in a collection."
+            "--host",
+            metavar="NAME",
+            help="Host name for records that carry none and are not in a collection.",
         ),
     ] = None,
     config_file: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="YAML configuration: thresholds, extra or changed components."
+            "--config",
+            metavar="FILE",
+            help="YAML configuration: thresholds, extra or changed components.",
         ),
     ] = None,
     output_format: Annotated[
@@ -94,12 +115,26 @@ def scan_command(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Write the output to this file instead of standard output."
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the output to this file instead of standard output.",
         ),
     ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            show_default=False,
+            help="Log more to standard error; -vv for debug.",
+        ),
+    ] = 0,
 ) -> None:
     """Scan telemetry collected from Macs and report impairments of security components."""
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    _configure_logging(verbose)
+    err = _console(stderr=True)
     try:
         config = load_config(config_file)
         inventory = build_inventory(config)
@@ -124,11 +159,9 @@ def scan_command(
             print_stats_stderr(result, err)
         elif output is not None:
             with output.open("w", encoding="utf-8") as text_stream:
-                print_text(
-                    result, Console(file=text_stream, highlight=False, width=120, soft_wrap=True)
-                )
+                print_text(result, _console(text_stream))
         else:
-            print_text(result, Console(highlight=False, soft_wrap=True))
+            print_text(result, _console())
     except OSError as exc:
         err.print(
             f"error: cannot write output: {neutralize(str(exc))}", markup=False, highlight=False
@@ -136,6 +169,13 @@ def scan_command(
         raise typer.Exit(EXIT_ERROR) from None
 
     if result.unreadable:
+        raise typer.Exit(EXIT_ERROR)
+    if result.records_used == 0:
+        err.print(
+            "error: no telemetry record could be read from the input; see the reasons above",
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_SUSPICIOUS if result.suspicious else EXIT_CLEAN)
 

@@ -42,6 +42,9 @@ _INVISIBLE = frozenset(
     }
 )
 
+# Evidence locations printed per signal; --format jsonl carries all of them.
+EVIDENCE_SHOWN = 3
+
 _SEVERITY_STYLES = {"low": "cyan", "medium": "yellow", "high": "red", "critical": "bold red"}
 
 
@@ -122,7 +125,9 @@ def _print_incident(incident: Incident, console: Console) -> None:
         if facts:
             console.print(Text("         " + neutralize("; ".join(facts))))
     for signal in incident.signals:
-        where = ", ".join(f"{e.file}:{e.line}" for e in signal.evidence[:3])
+        where = ", ".join(f"{e.file}:{e.line}" for e in signal.evidence[:EVIDENCE_SHOWN])
+        if len(signal.evidence) > EVIDENCE_SHOWN:
+            where += f" and {len(signal.evidence) - EVIDENCE_SHOWN} more"
         console.print(
             Text(f"  - {signal.time} {signal.kind}: ")
             + Text(neutralize(signal.summary))
@@ -179,7 +184,7 @@ def _print_files(files: list[FileStats], console: Console) -> None:
             )
         for note, count in stats.notes.most_common():
             console.print(
-                Text(f"note: {neutralize(stats.file)}: {count} x {neutralize(note)}", style="dim")
+                Text(f"note: {neutralize(stats.file)}: {neutralize(note)} ({count})", style="dim")
             )
         for warning in stats.warnings[:10]:
             console.print(

@@ -405,6 +405,10 @@ class RuleEngine:
             return None
         fields = match.fields
         component = self._log_component(event, fields)
+        if component is None and match.signal == sig.ES_CLIENT_TERMINATED:
+            component = _es_client_from_label(
+                fields.get("label") or fields.get("process_name") or ""
+            )
         if component is None:
             return None
         text = (event.message or "")[:300]
@@ -470,9 +474,15 @@ class RuleEngine:
             component = self.inventory.match_system_extension(crash.bundle_id)
         if component is None and name == "sysextd" and crash.application_specific:
             return self._sysextd_crash(event, crash.application_specific)
+        namespace = (crash.namespace or "").upper()
+        if component is None and namespace == "ENDPOINTSECURITY" and crash.code == 2:
+            # Only an Endpoint Security client can miss an ES deadline, so the process is
+            # security tooling even when the catalog does not list its product.
+            component = uncatalogued_es_client(
+                name, crash.bundle_id, crash.team_id or process.team_id
+            )
         if component is None:
             return []
-        namespace = (crash.namespace or "").upper()
         how = f"{crash.exception_type or 'crash'}"
         if namespace:
             how += f", termination namespace {namespace} code {crash.code}"
@@ -534,6 +544,30 @@ class RuleEngine:
 _FILE_KINDS = frozenset(
     {"unlink", "rename", "truncate", "open", "write", "close", "setmode", "setflags", "setextattr"}
 )
+
+
+def uncatalogued_es_client(name: str, bundle_id: str | None, team_id: str | None) -> Component:
+    """Describe an Endpoint Security client that the catalog does not list."""
+    identifier = bundle_id or name or "unknown"
+    return Component(
+        id=f"es-client:{identifier}",
+        product=f"{identifier} (Endpoint Security client not in the catalog)",
+        vendor=f"team {team_id}" if team_id else "unknown vendor",
+        category="es-client",
+        team_ids=(team_id,) if team_id else (),
+        system_extensions=(bundle_id,) if bundle_id else (),
+        process_names=(name,) if name else (),
+    )
+
+
+def _es_client_from_label(label: str) -> Component | None:
+    """Describe an ES client named by a launchd label such as ``TEAMID.bundle.id``."""
+    if not label:
+        return None
+    team, _, bundle = label.partition(".")
+    if len(team) == 10 and team.isalnum() and team.isupper() and bundle:
+        return uncatalogued_es_client(bundle, bundle, team)
+    return uncatalogued_es_client(label, None, None)
 
 
 def _is_destructive(event: Event) -> bool:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_HOST = "(unknown host)"
 STDIN = "-"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 # Standard input is spooled to a temporary file past this size, so that format detection can
 # look at its start and readers can seek.
@@ -60,6 +61,10 @@ class ScanResult:
     @property
     def suspicious(self) -> list[Incident]:
         return [incident for incident in self.incidents if incident.status == "suspicious"]
+
+    @property
+    def records_used(self) -> int:
+        return sum(stats.used for stats in self.files)
 
     @property
     def unreadable(self) -> list[FileStats]:
@@ -140,6 +145,11 @@ def scan(
     patterns = patterns if patterns is not None else load_log_patterns()
     notices: list[str] = []
     inputs = discover(paths, notices)
+    if host is not None and any(item.host is not None for item in inputs):
+        notices.append(
+            f"--host {host} applies only to files outside host subfolders; files in a "
+            "subfolder take the subfolder's name as their host"
+        )
     events: dict[str, list[Event]] = {}
     files: list[FileStats] = []
     hostless: dict[str, int] = {}
@@ -186,7 +196,10 @@ def _read_file(
         return
     with source:
         head = source.read(SNIFF_BYTES)
-        source.seek(0)
+        # Some editors and exporters start UTF-8 text with a byte-order mark; readers skip it.
+        start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+        head = head[start:]
+        source.seek(start)
         reader = detect(head)
         if reader is None:
             stats.unrecognised = describe_unknown(head)

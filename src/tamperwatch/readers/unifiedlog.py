@@ -26,6 +26,9 @@ from tamperwatch.timeutil import parse_local_with_offset
 # held in memory whole, so the rest of a larger file is not read and a warning reports it.
 MAX_JSON_ARRAY_BYTES = 64 * 1024 * 1024
 
+# Note counted for the closing {"count":N,"finished":1} line of log show, which is not an event.
+END_MARKER_NOTE = "log show closing count line (checked, not an event)"
+
 # Maximum message size of one text-style entry, in bytes of the original lines. Continuation
 # lines past it are dropped with a warning.
 MAX_TEXT_MESSAGE_BYTES = 64 * 1024
@@ -252,7 +255,7 @@ class UnifiedLogNdjsonReader(Reader):
     def _check_end_marker(
         record: _LogRecord, event_lines: int, line: int, context: ReadContext
     ) -> None:
-        context.note("end-of-output marker")
+        context.note(END_MARKER_NOTE)
         if record.count is not None and record.count != event_lines:
             context.warn(
                 line,
@@ -285,7 +288,7 @@ class UnifiedLogNdjsonReader(Reader):
             if record is None:
                 continue
             if _is_end_marker(record):
-                context.note("end-of-output marker")
+                context.note(END_MARKER_NOTE)
                 continue
             context.record()
             event = _json_event(record, line, context)

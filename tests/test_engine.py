@@ -484,3 +484,24 @@ def test_vendor_rewriting_its_own_files_is_silent(tmp_path: Path) -> None:
     writer.rename(daemon, "/Library/CS/falcond.new", "/Library/CS/falcond")
     writer.unlink(daemon, "/Library/LaunchDaemons/com.crowdstrike.falcond.plist")
     assert scan_writer(tmp_path, writer).incidents == []
+
+
+def test_crash_after_vendor_upgrade_stays_suspicious(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-22T08:00:00Z", seed=13)
+    old = start_falcon(writer)
+    updater = writer.spawn(
+        "/Library/CS/falcond",
+        ["/Library/CS/falcond", "--update"],
+        team_id=FALCON_TEAM,
+        platform_binary=False,
+    )
+    writer.command("/bin/launchctl bootout system/com.crowdstrike.falcon.Agent", shell=updater)
+    writer.exit(old, 15)
+    upgraded = scan_writer(tmp_path, writer)
+    assert [i.status for i in upgraded.incidents] == ["explained"]
+    writer.advance(20)
+    new = start_falcon(writer)
+    writer.advance(5)
+    writer.exit(new, 11)
+    crashed = scan_writer(tmp_path, writer)
+    assert [i.status for i in crashed.incidents] == ["suspicious"]

@@ -35,6 +35,9 @@ from tamperwatch.timeutil import format_rfc3339
 
 ANALYTIC = "AN2040"
 
+# Failures that an action by the component's own vendor does not explain.
+FAILURE_KINDS = frozenset({sig.CRASHED, sig.ES_CLIENT_TERMINATED, sig.ES_CLIENT_DEGRADED})
+
 # Distinct process groups counted per second of event time; the rest are pooled so that a storm
 # of unique groups cannot grow memory without bound.
 MAX_GROUPS_PER_SECOND = 4096
@@ -272,6 +275,10 @@ class HostCorrelator:
     def _judge(self, signals: list[Signal]) -> tuple[Status, str | None]:
         actions = [s for s in signals if s.actor is not None and s.action]
         if not actions:
+            return "suspicious", None
+        # Maintenance stops a component; it does not make it crash. A crash inside a maintenance
+        # incident (a new version that keeps failing) keeps the incident suspicious.
+        if any(s.kind in FAILURE_KINDS and not s.action for s in signals):
             return "suspicious", None
         reasons = []
         for signal in actions:

@@ -59,12 +59,50 @@ class CrashInfo(msgspec.Struct):
     application_specific: str | None = None
 
 
+class StateInfo(msgspec.Struct):
+    """One row of a state snapshot, a health record or a check-in: a part of a component at a time.
+
+    ``subject`` says what the row describes:
+
+    * ``system_extension``: ``name`` is the bundle id; ``state`` the db.plist state name with
+      underscores (``activated_enabled``, ``terminated_waiting_to_uninstall_on_reboot``);
+      ``enabled``/``active`` the two ``*`` columns of ``systemextensionsctl list``;
+    * ``launchd_job``: ``name`` is the label; ``state`` is ``running``, ``not running``,
+      ``waiting`` or ``spawn scheduled``; ``last_exit_status`` a negative signal number or an exit
+      code; ``runs`` and ``last_exit_reason`` from ``launchctl print``;
+    * ``process``: ``name`` is the process name, ``pid`` and ``path`` (in ``detail``) when known;
+    * ``agent_health``: a telemetry agent reporting on itself (osquery_info, a vendor health CLI);
+    * ``checkin``: a management-plane record; ``name`` is the agent or component named by the
+      console and ``state`` its status text, lower-cased.
+
+    ``snapshot`` names the snapshot the row belongs to (file and time), so that a row missing
+    from a later snapshot of the same source can be noticed.
+    """
+
+    subject: str
+    name: str
+    state: str | None = None
+    team_id: str | None = None
+    version: str | None = None
+    pid: int | None = None
+    path: str | None = None
+    last_exit_status: int | None = None
+    last_exit_reason: str | None = None
+    runs: int | None = None
+    enabled: bool | None = None
+    active: bool | None = None
+    healthy: bool | None = None
+    snapshot: str | None = None
+    detail: str | None = None
+
+
 class Event(msgspec.Struct):
     """One normalized record.
 
     ``time`` is seconds since the Unix epoch in UTC. ``kind`` is the eslogger short event name
     for Endpoint Security records (``exec``, ``fork``, ``signal``, ...), ``log`` for a unified
-    log message and ``crash`` for a crash report. ``process`` is the process that acted (the ES
+    log message, ``crash`` for a crash report and ``state`` for a snapshot row, health record or
+    check-in (see :class:`StateInfo`). ``process`` is the process that acted (the ES
     instigator, the process that logged the message, the crashed process); ``target`` is the
     process acted on (exec image, fork child, signal or task-port target).
     """
@@ -85,6 +123,7 @@ class Event(msgspec.Struct):
     subsystem: str | None = None
     category: str | None = None
     crash: CrashInfo | None = None
+    state: StateInfo | None = None
     event_type: int | None = None
     seq_num: int | None = None
     global_seq_num: int | None = None

@@ -12,10 +12,10 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from tamperwatch.config import Config
 from tamperwatch.engine import HostEngine
@@ -186,7 +186,11 @@ def scan(
 
 
 def _read_file(
-    item: InputFile, stats: FileStats, stdin: BinaryIO | None, host: str | None
+    item: InputFile,
+    stats: FileStats,
+    stdin: BinaryIO | None,
+    host: str | None,
+    reader_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Event]:
     try:
         source = _open(item, stdin)
@@ -205,12 +209,23 @@ def _read_file(
             stats.unrecognised = describe_unknown(head)
             return
         stats.format = reader.name
-        context = ReadContext(stats, host)
+        context = ReadContext(
+            stats, host, file_mtime=_mtime(item.path), options=reader_options or {}
+        )
         try:
             yield from reader.read(source, context)
         except OSError as exc:
             stats.error = f"read failed: {exc.strerror or exc}"
             log.warning("%s: %s", item.path, stats.error)
+
+
+def _mtime(path: str) -> float | None:
+    if path == STDIN:
+        return None
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
 
 
 def _open(item: InputFile, stdin: BinaryIO | None) -> BinaryIO:

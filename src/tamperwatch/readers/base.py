@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from tamperwatch.model import Event
 
@@ -64,10 +64,21 @@ class FileStats:
 class ReadContext:
     """Counters and warnings of one file, handed to a reader while it reads that file."""
 
-    def __init__(self, stats: FileStats, host: str | None = None) -> None:
+    def __init__(
+        self,
+        stats: FileStats,
+        host: str | None = None,
+        *,
+        file_mtime: float | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.stats = stats
         self.file = stats.file
         self.host = host
+        # Modification time of the file (seconds since the epoch), None for standard input.
+        self.file_mtime = file_mtime
+        # Reader settings from the configuration, keyed by reader name.
+        self.options: Mapping[str, Any] = options or {}
 
     def record(self) -> None:
         """Count one record read from the file."""

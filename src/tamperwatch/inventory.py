@@ -117,6 +117,9 @@ def format_key_path(path: Sequence[str | int]) -> str:
 # --- records --------------------------------------------------------------------------------
 
 
+# Entries kept by each lookup cache of an inventory.
+LOOKUP_CACHE_ENTRIES = 65_536
+
 _VALUE_TYPE_FLAGS = frozenset(
     {
         "-bool",
@@ -434,6 +437,10 @@ class Inventory:
         self.components: list[Component] = list(components)
         self.management_agents: list[ManagementAgent] = list(management_agents)
         self.sources: dict[str, str] = dict(sources or {})
+        # Lookups repeat the same few thousand paths over millions of events; both caches are
+        # cleared when full, so they stay bounded.
+        self._path_cache: dict[str, tuple[tuple[Component, str], ...]] = {}
+        self._process_cache: dict[tuple[str | None, str | None], Component | None] = {}
         self._build_indexes()
 
     # index construction ------------------------------------------------------------------------
@@ -642,6 +649,21 @@ class Inventory:
     def match_process(self, path: str | None, name: str | None = None) -> Component | None:
         """Return the component that an executable path or process name belongs to.
 
+        See :meth:`_match_process` for the rules; results are cached.
+        """
+        key = (path, name)
+        try:
+            return self._process_cache[key]
+        except KeyError:
+            pass
+        if len(self._process_cache) >= LOOKUP_CACHE_ENTRIES:
+            self._process_cache.clear()
+        found = self._process_cache[key] = self._match_process(path, name)
+        return found
+
+    def _match_process(self, path: str | None, name: str | None) -> Component | None:
+        """Return the component that an executable path or process name belongs to.
+
         A path matches the component's process paths, the executable of one of its system
         extensions under ``/Library/SystemExtensions/<uuid>/<bundle>.systemextension/``, or any
         file under one of its install paths. A name matches its process names or system
@@ -672,6 +694,18 @@ class Inventory:
         return self._extensions.find(match.group(1)) if match else []
 
     def match_path(self, path: str) -> list[tuple[Component, str]]:
+        """Return every component that a file path belongs to, with the path's role.
+
+        See :meth:`_match_path` for the roles; results are cached.
+        """
+        cached = self._path_cache.get(path)
+        if cached is None:
+            if len(self._path_cache) >= LOOKUP_CACHE_ENTRIES:
+                self._path_cache.clear()
+            cached = self._path_cache[path] = tuple(self._match_path(path))
+        return list(cached)
+
+    def _match_path(self, path: str) -> list[tuple[Component, str]]:
         """Return every component that a file path belongs to, with the path's role.
 
         Roles: ``plist`` (a launchd plist of the component), ``install`` (inside an install

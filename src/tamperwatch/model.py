@@ -1,6 +1,8 @@
 """Normalized events that every reader produces and the engine consumes.
 
-Readers turn one record of their format into at most one :class:`Event`. An event keeps only the
+Readers turn one record of their format into at most one :class:`Event`. The structs are not
+tracked by the garbage collector (``gc=False``): none of them can be part of a reference cycle,
+and a scan holds millions of them. An event keeps only the
 fields that detection uses; the evidence pointer (source format, file, line) leads back to the
 full record.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import msgspec
 
 
-class Evidence(msgspec.Struct, frozen=True, order=True):
+class Evidence(msgspec.Struct, frozen=True, order=True, gc=False):
     """Where a record came from: reader name, file path (``-`` for stdin) and 1-based line."""
 
     source: str
@@ -18,7 +20,7 @@ class Evidence(msgspec.Struct, frozen=True, order=True):
     line: int
 
 
-class Process(msgspec.Struct):
+class Process(msgspec.Struct, gc=False):
     """A process as one record describes it.
 
     ``pidversion`` comes from the audit token and tells apart two processes that reused one pid,
@@ -41,7 +43,7 @@ class Process(msgspec.Struct):
     name: str | None = None
 
 
-class CrashInfo(msgspec.Struct):
+class CrashInfo(msgspec.Struct, gc=False):
     """The fields of a crash report that tell what ended the process and who ended it."""
 
     process_name: str | None = None
@@ -59,7 +61,7 @@ class CrashInfo(msgspec.Struct):
     application_specific: str | None = None
 
 
-class StateInfo(msgspec.Struct):
+class StateInfo(msgspec.Struct, gc=False):
     """One row of a state snapshot, a health record or a check-in: a part of a component at a time.
 
     ``subject`` says what the row describes:
@@ -96,7 +98,7 @@ class StateInfo(msgspec.Struct):
     detail: str | None = None
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, gc=False):
     """One normalized record.
 
     ``time`` is seconds since the Unix epoch in UTC. ``kind`` is the eslogger short event name

@@ -274,3 +274,119 @@ def test_unsafe_yaml_tag_rejected(tmp_path: Path) -> None:
     error = load_error(path)
     assert error.line == 1
     assert "invalid YAML" in error.message
+
+
+# --- checkins --------------------------------------------------------------------------------
+
+
+def test_checkins_default_is_none() -> None:
+    assert load_config(None).checkins is None
+
+
+def test_checkins_full(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+checkins:
+  columns: {host: "Computer Name", component: "Agent", time: "Last Check-in", status: "Status"}
+  healthy_status: [Online, healthy, connected, online]
+  unhealthy_status: [offline, degraded, "Sensor Disabled"]
+  timezone: Europe/Berlin
+""",
+    )
+    checkins = load_config(path).checkins
+    assert checkins is not None
+    assert checkins["columns"] == {
+        "host": "Computer Name",
+        "component": "Agent",
+        "time": "Last Check-in",
+        "status": "Status",
+    }
+    assert checkins["healthy_status"] == ["online", "healthy", "connected"]
+    assert checkins["unhealthy_status"] == ["offline", "degraded", "sensor disabled"]
+    assert checkins["timezone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("checkins:\n", None),
+        ("checkins: {}\n", {}),
+        ("checkins:\n  timezone: UTC\n", {"timezone": "UTC"}),
+        ("checkins:\n  columns: {host: Asset}\n", {"columns": {"host": "Asset"}}),
+    ],
+)
+def test_checkins_partial(tmp_path: Path, text: str, expected: object) -> None:
+    assert load_config(write(tmp_path, text)).checkins == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "fragment"),
+    [
+        ("checkins: [host]\n", "checkins", 1, "expected a mapping"),
+        ("checkins:\n  timezone: UTC\n  colums: {}\n", "checkins.colums", 3, "unknown key"),
+        ("checkins:\n  columns: [host]\n", "checkins.columns", 2, "expected a mapping"),
+        (
+            "checkins:\n  columns:\n    host: Computer\n    serial: Serial\n",
+            "checkins.columns.serial",
+            4,
+            "unknown column role",
+        ),
+        (
+            "checkins:\n  columns:\n    host: ''\n",
+            "checkins.columns.host",
+            3,
+            "invalid column name",
+        ),
+        (
+            "checkins:\n  columns:\n    time: 5\n",
+            "checkins.columns.time",
+            3,
+            "invalid column name",
+        ),
+        (
+            "checkins:\n  healthy_status: online\n",
+            "checkins.healthy_status",
+            2,
+            "expected a list",
+        ),
+        (
+            "checkins:\n  unhealthy_status:\n    - offline\n    - 3\n",
+            "checkins.unhealthy_status[1]",
+            4,
+            "invalid status 3",
+        ),
+        (
+            "checkins:\n  healthy_status: [online]\n  unhealthy_status:\n    - offline\n"
+            "    - offline\n    - Online\n",
+            "checkins.unhealthy_status[2]",
+            6,
+            "also in healthy_status",
+        ),
+        (
+            "checkins:\n  timezone: Mars/Olympus\n",
+            "checkins.timezone",
+            2,
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            "checkins:\n  timezone: ../../etc/passwd\n",
+            "checkins.timezone",
+            2,
+            "unknown time zone",
+        ),
+        (
+            "checkins:\n  timezone: 2\n",
+            "checkins.timezone",
+            2,
+            "expected an IANA name",
+        ),
+    ],
+)
+def test_checkins_errors(tmp_path: Path, text: str, key: str, line: int, fragment: str) -> None:
+    path = write(tmp_path, text)
+    error = load_error(path)
+    assert error.file == str(path)
+    assert error.key == key
+    assert error.line == line
+    assert fragment in error.message

@@ -14,6 +14,14 @@ The file is YAML, loaded with the safe loader. Every key is optional::
         process_names: [acmed]
     management_agents:
       - {path: /usr/local/bin/acme-mdm, name: ACME MDM}
+    checkins:                        # check-in exports of an MDM or EDR console
+      columns: {host: "Computer Name", component: "Agent", time: "Last Check-in", status: "Status"}
+      healthy_status: [online, healthy, connected]
+      unhealthy_status: [offline, degraded, "sensor disabled"]
+      timezone: UTC                  # IANA name for check-in times written without a zone
+
+Under ``checkins`` every key is optional. A column role without a name is guessed from the
+header, and the status lists are compared case-insensitively.
 
 The names follow ATT&CK's mutable elements of AN2040 (``ExtensionList``, ``CrashBurstThreshold``)
 and AN2038 (``CrashCorrelationWindow``). Errors name the file, the key and the line.
@@ -26,6 +34,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import yaml
@@ -43,7 +52,11 @@ _KEYS: Final = (
     "extension_list",
     "components",
     "management_agents",
+    "checkins",
 )
+
+_CHECKIN_KEYS: Final = ("columns", "healthy_status", "unhealthy_status", "timezone")
+_CHECKIN_COLUMN_ROLES: Final = ("host", "component", "time", "status")
 
 
 class ConfigError(Exception):
@@ -80,6 +93,9 @@ class Config(msgspec.Struct):
     components: tuple[dict[str, Any], ...] = ()
     # Extra management agents: {path, name}.
     management_agents: tuple[dict[str, Any], ...] = ()
+    # Options of the check-in reader: the keys of _CHECKIN_KEYS that the file sets, with status
+    # texts lower-cased. None when the file has no checkins key.
+    checkins: dict[str, Any] | None = None
 
 
 def parse_duration(value: object) -> float:
@@ -221,6 +237,8 @@ class _ConfigBuilder:
         settings["management_agents"] = tuple(dict(entry) for entry in agents)
         if "extension_list" in data:
             settings["extension_list"] = self.extension_list(data["extension_list"], inventory)
+        if data.get("checkins") is not None:
+            settings["checkins"] = self.checkins(data["checkins"])
         return Config(**settings)
 
     def window(self, value: Any) -> float:
@@ -270,6 +288,88 @@ class _ConfigBuilder:
             if item not in ids:
                 ids.append(item)
         return tuple(ids)
+
+    def checkins(self, value: Any) -> dict[str, Any]:
+        key = "checkins"
+        if not isinstance(value, Mapping):
+            raise self.error(
+                f"invalid value: expected a mapping with keys {', '.join(_CHECKIN_KEYS)}", key
+            )
+        for name in value:
+            if name not in _CHECKIN_KEYS:
+                raise self.error(
+                    f"unknown key; expected one of: {', '.join(_CHECKIN_KEYS)}", key, str(name)
+                )
+        options: dict[str, Any] = {}
+        if value.get("columns") is not None:
+            options["columns"] = self.checkin_columns(value["columns"])
+        for name in ("healthy_status", "unhealthy_status"):
+            if value.get(name) is not None:
+                options[name] = self.status_list(name, value[name])
+        healthy = options.get("healthy_status", [])
+        unhealthy = value.get("unhealthy_status") or []
+        for index, item in enumerate(unhealthy):
+            status = item.strip().lower()
+            if status in healthy:
+                raise self.error(
+                    f"status {status!r} is also in healthy_status; list it in one of them",
+                    key,
+                    "unhealthy_status",
+                    index,
+                )
+        if value.get("timezone") is not None:
+            options["timezone"] = self.timezone(value["timezone"])
+        return options
+
+    def checkin_columns(self, value: Any) -> dict[str, str]:
+        path = ("checkins", "columns")
+        if not isinstance(value, Mapping):
+            raise self.error(
+                "invalid value: expected a mapping of column roles to header names", *path
+            )
+        columns: dict[str, str] = {}
+        for role, name in value.items():
+            if role not in _CHECKIN_COLUMN_ROLES:
+                raise self.error(
+                    f"unknown column role; expected one of: {', '.join(_CHECKIN_COLUMN_ROLES)}",
+                    *path,
+                    str(role),
+                )
+            if not isinstance(name, str) or not name.strip():
+                raise self.error(
+                    f"invalid column name {name!r}: expected the header text", *path, role
+                )
+            columns[role] = name
+        return columns
+
+    def status_list(self, name: str, value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise self.error("invalid value: expected a list of status texts", "checkins", name)
+        statuses: list[str] = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item.strip():
+                raise self.error(f"invalid status {item!r}: expected text", "checkins", name, index)
+            status = item.strip().lower()
+            if status not in statuses:
+                statuses.append(status)
+        return statuses
+
+    def timezone(self, value: Any) -> str:
+        path = ("checkins", "timezone")
+        if not isinstance(value, str):
+            raise self.error(f"invalid time zone {value!r}: expected an IANA name", *path)
+        name = value.strip()
+        # UTC needs no time-zone database, so it is accepted where the system has none.
+        if name.upper() == "UTC":
+            return name
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.error(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC",
+                *path,
+            ) from None
+        return name
 
 
 def build_inventory(config: Config) -> Inventory:

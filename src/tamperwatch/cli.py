@@ -19,7 +19,13 @@ from rich.console import Console
 from tamperwatch import __version__
 from tamperwatch.config import ConfigError, build_inventory, load_config
 from tamperwatch.logpatterns import LogPatternError, load_log_patterns
-from tamperwatch.render import neutralize, print_stats_stderr, print_text, write_jsonl
+from tamperwatch.render import (
+    neutralize,
+    print_stats_stderr,
+    print_text,
+    write_blind_windows,
+    write_jsonl,
+)
 from tamperwatch.scan import InputError, scan
 
 EXIT_CLEAN = 0
@@ -121,6 +127,14 @@ def scan_command(
             help="Write the output to this file instead of standard output.",
         ),
     ] = None,
+    blind_windows_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--blind-windows",
+            metavar="FILE",
+            help="Also write the blind windows (spans without detection) to FILE, one JSON object per line.",
+        ),
+    ] = None,
     verbose: Annotated[
         int,
         typer.Option(
@@ -162,6 +176,9 @@ def scan_command(
                 print_text(result, _console(text_stream))
         else:
             print_text(result, _console())
+        if blind_windows_file is not None:
+            with blind_windows_file.open("wb") as windows_stream:
+                write_blind_windows(result.blind_windows, windows_stream)
     except OSError as exc:
         err.print(
             f"error: cannot write output: {neutralize(str(exc))}", markup=False, highlight=False

@@ -3,6 +3,7 @@
 The file is YAML, loaded with the safe loader. Every key is optional::
 
     crash_correlation_window: 5m     # seconds, or text such as 90s, 5m, 2h, 1h30m
+    telemetry_gap_threshold: 1h      # silence of a component (without a heartbeat) or a host
     crash_burst_threshold: 3
     flood_event_threshold: 1000
     extension_list: [crowdstrike-falcon, santa-nps]   # empty or absent: every component
@@ -47,6 +48,7 @@ _UNIT_SECONDS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 _KEYS: Final = (
     "crash_correlation_window",
+    "telemetry_gap_threshold",
     "crash_burst_threshold",
     "flood_event_threshold",
     "extension_list",
@@ -87,6 +89,9 @@ class Config(msgspec.Struct):
     crash_burst_threshold: int = 3
     # Events from one process group inside the window that count as a flood.
     flood_event_threshold: int = 1000
+    # Seconds without a sign of life after which a component without a stated heartbeat is
+    # silent; a host that reports nothing for this long is a blind window instead.
+    telemetry_gap_threshold: float = 3600.0
     # Component ids to monitor; empty means every component of the inventory.
     extension_list: tuple[str, ...] = ()
     # User component entries in catalog schema, applied over the catalog.
@@ -222,8 +227,9 @@ class _ConfigBuilder:
             if key not in _KEYS:
                 raise self.error(f"unknown key; expected one of: {', '.join(_KEYS)}", str(key))
         settings: dict[str, Any] = {}
-        if "crash_correlation_window" in data:
-            settings["crash_correlation_window"] = self.window(data["crash_correlation_window"])
+        for key in ("crash_correlation_window", "telemetry_gap_threshold"):
+            if key in data:
+                settings[key] = self.duration(key, data[key])
         for key in ("crash_burst_threshold", "flood_event_threshold"):
             if key in data:
                 settings[key] = self.count(key, data[key])
@@ -241,8 +247,7 @@ class _ConfigBuilder:
             settings["checkins"] = self.checkins(data["checkins"])
         return Config(**settings)
 
-    def window(self, value: Any) -> float:
-        key = "crash_correlation_window"
+    def duration(self, key: str, value: Any) -> float:
         try:
             seconds = parse_duration(value)
         except ValueError as error:

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import logging
 
+from tamperwatch import signals as sig
 from tamperwatch.config import Config
 from tamperwatch.correlate import HostCorrelator
 from tamperwatch.incident import Incident
-from tamperwatch.inventory import Inventory
+from tamperwatch.inventory import Component, Inventory
+from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
 from tamperwatch.logpatterns import LogPatterns
 from tamperwatch.model import Event
 from tamperwatch.process_table import ProcessTable
 from tamperwatch.rules import RuleEngine
+from tamperwatch.signals import Signal
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,9 @@ log = logging.getLogger(__name__)
 # keep the ancestry they had when their own signals were raised.
 PRUNE_AFTER_WINDOWS = 4
 PRUNE_EVERY_EVENTS = 50_000
+
+# Process images whose component is remembered; the memo is cleared when full.
+MAX_IMAGE_COMPONENTS = 200_000
 
 
 class HostEngine:
@@ -42,21 +48,116 @@ class HostEngine:
             burst_threshold=config.crash_burst_threshold,
             flood_threshold=config.flood_event_threshold,
         )
+        self.inventory = inventory
+        self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
         self.events = 0
         self.signals = 0
+        # Component of each process image, looked up once per image.
+        self._image_components: dict[tuple[int, int], Component | None] = {}
+        self._silence_signals: dict[str, Signal] = {}
 
     def feed(self, event: Event) -> None:
         self.events += 1
+        for silence in self.liveness.advance(event):
+            self._report_silence(silence)
+        self.liveness.sequence(event)
         self.table.apply(event)
         self.correlator.flood.add(event)
         for signal in self.rules.evaluate(event):
             self.signals += 1
             self.correlator.add(signal)
+        component = self._alive_component(event)
+        if component is not None:
+            ended = self.liveness.alive(
+                component, event.time, event.evidence, self.config.telemetry_gap_threshold
+            )
+            if ended is not None:
+                self._end_silence(ended)
         if self.events % PRUNE_EVERY_EVENTS == 0:
             horizon = event.time - PRUNE_AFTER_WINDOWS * self.config.crash_correlation_window
             self.table.prune(horizon)
 
+    @property
+    def blind_windows(self) -> list[BlindWindow]:
+        return self.liveness.blind_windows
+
+    def _alive_component(self, event: Event) -> Component | None:
+        """Return the component that this event proves alive, if any."""
+        kind = event.kind
+        if kind == "crash":
+            return None
+        if kind == "state":
+            return self._alive_from_state(event)
+        process = event.process
+        if process is None:
+            return None
+        if kind == "exit" and event.status:
+            return None
+        if kind == "log":
+            found = self.inventory.match_process(process.path, process.name)
+            if found is None and event.subsystem:
+                found = self.inventory.match_subsystem(event.subsystem)
+            return found
+        key = self.table.key_of(process)
+        if key is None:
+            return None
+        try:
+            return self._image_components[key]
+        except KeyError:
+            pass
+        entry = self.table.get(key)
+        path = entry.path if entry is not None else process.path
+        found = self.inventory.match_process(path) if path else None
+        if len(self._image_components) >= MAX_IMAGE_COMPONENTS:
+            self._image_components.clear()
+        self._image_components[key] = found
+        return found
+
+    def _alive_from_state(self, event: Event) -> Component | None:
+        state = event.state
+        if state is None:
+            return None
+        subject = state.subject
+        if subject == "launchd_job" and state.pid is not None:
+            return self.inventory.match_label(state.name)
+        if subject == "process":
+            return self.inventory.match_process(state.path, state.name)
+        if subject in ("agent_health", "checkin") and state.healthy is not False:
+            return self.inventory.match_product_name(state.name)
+        return None
+
+    def _report_silence(self, silence: Silence) -> None:
+        component = silence.component
+        minutes = (silence.detected_at - silence.since) / 60
+        signal = Signal(
+            kind=sig.TELEMETRY_SILENT,
+            time=silence.since,
+            component=component,
+            summary=(
+                f"{component.product} showed no sign of life for {minutes:.0f} min while the "
+                "host kept reporting"
+            ),
+            evidence=[silence.last_evidence, silence.proof_of_host],
+            action=False,
+        )
+        self._silence_signals[component.id] = signal
+        self.signals += 1
+        self.correlator.add(signal)
+
+    def _end_silence(self, silence: Silence) -> None:
+        signal = self._silence_signals.pop(silence.component.id, None)
+        if signal is None or silence.ended_at is None:
+            return
+        minutes = (silence.ended_at - silence.since) / 60
+        signal.summary = (
+            f"{silence.component.product} showed no sign of life for {minutes:.0f} min while the "
+            "host kept reporting, then came back"
+        )
+        if silence.end_evidence is not None:
+            signal.evidence.append(silence.end_evidence)
+
     def finish(self) -> list[Incident]:
+        self.liveness.finish()
         incidents = self.correlator.finish()
         log.debug(
             "host %s: %d events, %d signals, %d incidents",

@@ -723,6 +723,39 @@ class Inventory:
         pairs.extend((c, "process") for c in process)
         return _unique(pairs, key=lambda pair: (pair[0].id, pair[1]))
 
+    def match_subsystem(self, subsystem: str) -> Component | None:
+        """Return the component that logs under a unified-log subsystem (prefix match)."""
+        if not subsystem:
+            return None
+        for component in self.components:
+            if any(subsystem.startswith(prefix) for prefix in component.log_subsystems):
+                return component
+        return None
+
+    def match_product_name(self, text: str) -> Component | None:
+        """Return the component a console or health record names in free text.
+
+        Management consoles name agents in their own words ("CrowdStrike Falcon Sensor",
+        "osquery", "falcond"). Tried in turn: the component id, a process name, the product name
+        contained in the text, and the text contained in the product name (5 characters or more).
+        """
+        wanted = text.strip().casefold()
+        if not wanted:
+            return None
+        if wanted in self._by_id:
+            return self._by_id[wanted]
+        by_name = self._process_names.get(wanted)
+        if by_name:
+            return by_name[0]
+        for component in self.components:
+            if component.product.casefold() in wanted:
+                return component
+        if len(wanted) >= 5:
+            for component in self.components:
+                if wanted in component.product.casefold():
+                    return component
+        return None
+
     def match_name_pattern(self, pattern: str, exact: bool) -> list[Component]:
         """Return the components whose processes a ``killall`` or ``pkill`` operand names.
 

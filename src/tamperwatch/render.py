@@ -16,8 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from tamperwatch.incident import Incident
+from tamperwatch.liveness import BlindWindow
 from tamperwatch.readers.base import FileStats
 from tamperwatch.scan import ScanResult
+from tamperwatch.timeutil import format_rfc3339
 
 # Characters that reorder or hide text in a terminal without being control characters.
 _INVISIBLE = frozenset(
@@ -87,6 +89,7 @@ def print_text(result: ScanResult, console: Console) -> None:
     )
     for incident in incidents:
         _print_incident(incident, console)
+    _print_blind_windows(result.blind_windows, console)
     _print_files(result.files, console)
     for warning in result.warnings:
         console.print(Text("warning: " + neutralize(warning), style="yellow"))
@@ -136,6 +139,46 @@ def _print_incident(incident: Incident, console: Console) -> None:
     console.print(
         Text("  ATT&CK: " + ", ".join([incident.attack.analytic, *incident.attack.techniques]))
     )
+
+
+def blind_window_record(window: BlindWindow) -> dict[str, object]:
+    """Return a blind window as a JSON-ready mapping with RFC 3339 times."""
+    return {
+        "host": window.host,
+        "start": format_rfc3339(window.start),
+        "end": format_rfc3339(window.end),
+        "reason": window.reason,
+        "component": window.component,
+        "events_lost": window.events_lost,
+        "evidence": [{"source": e.source, "file": e.file, "line": e.line} for e in window.evidence],
+    }
+
+
+def write_blind_windows(windows: Iterable[BlindWindow], stream: IO[bytes]) -> None:
+    """Write one blind window per line as JSON (UTF-8)."""
+    encoder = msgspec.json.Encoder()
+    for window in windows:
+        stream.write(encoder.encode(blind_window_record(window)))
+        stream.write(b"\n")
+
+
+def _print_blind_windows(windows: list[BlindWindow], console: Console) -> None:
+    if not windows:
+        return
+    console.print()
+    console.print(
+        Text(
+            f"{len(windows)} blind window(s): spans in which detection was impossible", style="bold"
+        )
+    )
+    for window in windows:
+        minutes = (window.end - window.start) / 60
+        line = (
+            f"  {neutralize(window.host)}  {format_rfc3339(window.start)} .. {format_rfc3339(window.end)}"
+            f" ({minutes:.1f} min): {neutralize(window.reason)}"
+        )
+        where = ", ".join(f"{e.file}:{e.line}" for e in window.evidence[:EVIDENCE_SHOWN])
+        console.print(Text(line) + Text(f"  [{neutralize(where)}]", style="dim"))
 
 
 def _process_label(pid: int, path: str | None, args: list[str] | None) -> str:

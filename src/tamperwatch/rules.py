@@ -458,9 +458,7 @@ class RuleEngine:
             if found is not None:
                 return found
         if event.subsystem:
-            for component in self.inventory.components:
-                if any(event.subsystem.startswith(s) for s in component.log_subsystems):
-                    return component
+            return self.inventory.match_subsystem(event.subsystem)
         return None
 
     def _crash(self, event: Event) -> list[Signal]:

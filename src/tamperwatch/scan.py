@@ -21,9 +21,10 @@ from tamperwatch.config import Config
 from tamperwatch.engine import HostEngine
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Inventory
+from tamperwatch.liveness import BlindWindow
 from tamperwatch.logpatterns import LogPatterns, load_log_patterns
 from tamperwatch.model import Event
-from tamperwatch.readers import describe_unknown, detect
+from tamperwatch.readers import Reader, describe_unknown, detect, readers_for
 from tamperwatch.readers.base import SNIFF_BYTES, FileStats, ReadContext
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class ScanResult:
     files: list[FileStats]
     events_per_host: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    blind_windows: list[BlindWindow] = field(default_factory=list)
 
     @property
     def suspicious(self) -> list[Incident]:
@@ -150,6 +152,8 @@ def scan(
             f"--host {host} applies only to files outside host subfolders; files in a "
             "subfolder take the subfolder's name as their host"
         )
+    options: dict[str, Any] = {"checkins": config.checkins} if config.checkins else {}
+    readers = readers_for(options)
     events: dict[str, list[Event]] = {}
     files: list[FileStats] = []
     hostless: dict[str, int] = {}
@@ -157,7 +161,7 @@ def scan(
         stats = FileStats(file=item.path)
         files.append(stats)
         fixed_host = item.host or host
-        for event in _read_file(item, stats, stdin, fixed_host):
+        for event in _read_file(item, stats, stdin, fixed_host, readers, options):
             if fixed_host is not None:
                 event.host = fixed_host
             elif event.host is None:
@@ -171,6 +175,7 @@ def scan(
         for path, count in hostless.items()
     ]
     incidents: list[Incident] = []
+    blind_windows: list[BlindWindow] = []
     per_host: dict[str, int] = {}
     for host_name in sorted(events):
         host_events = events.pop(host_name)
@@ -181,8 +186,10 @@ def scan(
             engine.feed(event)
         per_host[host_name] = len(host_events)
         incidents.extend(engine.finish())
+        blind_windows.extend(engine.blind_windows)
     incidents.sort(key=lambda i: (i.first_seen, i.host, i.id))
-    return ScanResult(incidents, files, per_host, warnings)
+    blind_windows.sort(key=lambda w: (w.host, w.start))
+    return ScanResult(incidents, files, per_host, warnings, blind_windows)
 
 
 def _read_file(
@@ -190,7 +197,8 @@ def _read_file(
     stats: FileStats,
     stdin: BinaryIO | None,
     host: str | None,
-    reader_options: Mapping[str, Any] | None = None,
+    readers: tuple[Reader, ...],
+    reader_options: Mapping[str, Any],
 ) -> Iterator[Event]:
     try:
         source = _open(item, stdin)
@@ -204,14 +212,12 @@ def _read_file(
         start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
         head = head[start:]
         source.seek(start)
-        reader = detect(head)
+        reader = detect(head, readers)
         if reader is None:
             stats.unrecognised = describe_unknown(head)
             return
         stats.format = reader.name
-        context = ReadContext(
-            stats, host, file_mtime=_mtime(item.path), options=reader_options or {}
-        )
+        context = ReadContext(stats, host, file_mtime=_mtime(item.path), options=reader_options)
         try:
             yield from reader.read(source, context)
         except OSError as exc:

@@ -25,6 +25,7 @@ ES_CLIENT_DEGRADED = "es_client_degraded"
 CRASHED = "crashed"
 PROTECTION_WEAKENED = "protection_weakened"
 EVENT_FLOOD = "event_flood"
+TELEMETRY_SILENT = "telemetry_silent"
 
 # ATT&CK v19 techniques per signal kind, used when a rule names none of its own.
 # T1685 Disable or Modify Tools, T1686 Disable or Modify System Firewall, T1687 Exploitation for
@@ -40,6 +41,7 @@ DEFAULT_TECHNIQUES: dict[str, tuple[str, ...]] = {
     CRASHED: ("T1687",),
     PROTECTION_WEAKENED: ("T1685",),
     EVENT_FLOOD: ("T1687",),
+    TELEMETRY_SILENT: ("T1685",),
 }
 
 # Severity of one signal on its own, as an index into ("low", "medium", "high", "critical").
@@ -54,6 +56,7 @@ BASE_SEVERITY: dict[str, int] = {
     CRASHED: 0,
     PROTECTION_WEAKENED: 1,
     EVENT_FLOOD: 1,
+    TELEMETRY_SILENT: 1,
 }
 
 # Apple command-line tools recognised by name wherever they run from. A binary with one of

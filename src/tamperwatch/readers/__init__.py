@@ -7,36 +7,40 @@ also a JSON line, so the crash reader is asked before the unified-log ndjson rea
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from tamperwatch.readers.base import Reader
+from tamperwatch.readers.checkins import CheckinReader
 from tamperwatch.readers.crash import CrashTextReader, IpsReader
 from tamperwatch.readers.eslogger import EsloggerReader
+from tamperwatch.readers.osquery import OsqueryReader
+from tamperwatch.readers.snapshots import (
+    LaunchctlListReader,
+    LaunchctlPrintReader,
+    SysextListReader,
+)
 from tamperwatch.readers.unifiedlog import UnifiedLogNdjsonReader, UnifiedLogTextReader
 
 READERS: tuple[Reader, ...] = (
     EsloggerReader(),
+    OsqueryReader(),
     IpsReader(),
     UnifiedLogNdjsonReader(),
     CrashTextReader(),
+    SysextListReader(),
+    LaunchctlPrintReader(),
+    LaunchctlListReader(),
     UnifiedLogTextReader(),
+    CheckinReader(),
 )
 
 # Formats recognised by their first bytes that no reader handles yet, with what to tell the user.
 _KNOWN_UNSUPPORTED: tuple[tuple[re.Pattern[bytes], str], ...] = (
-    (re.compile(rb'^\{.*"hostIdentifier"', re.M), "osquery results are not read by this version"),
     (
         re.compile(rb'"@timestamp"\s*:'),
         "Elastic Common Schema documents are not read by this version",
     ),
-    (
-        re.compile(rb"^\d+ extension\(s\)\s*$", re.M),
-        "systemextensionsctl snapshots are not read by this version",
-    ),
-    (
-        re.compile(rb"^PID\s+Status\s+Label\s*$", re.M),
-        "launchctl list snapshots are not read by this version",
-    ),
-    (re.compile(rb"^\S+ = \{\s*$", re.M), "launchctl print snapshots are not read by this version"),
     (
         re.compile(rb"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ \S+\[\d+\]", re.M),
         "syslog-style lines carry no year and are not read by this version",
@@ -53,9 +57,20 @@ _COMPRESSED: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def detect(head: bytes) -> Reader | None:
+def readers_for(options: Mapping[str, Any]) -> tuple[Reader, ...]:
+    """Return the readers with the configured reader options applied.
+
+    The check-in reader needs the configured column names already to recognise an export.
+    """
+    checkins = options.get("checkins")
+    if not checkins:
+        return READERS
+    return tuple(CheckinReader(checkins) if r.name == "checkins" else r for r in READERS)
+
+
+def detect(head: bytes, readers: tuple[Reader, ...] = READERS) -> Reader | None:
     """Return the reader for a file whose first bytes are ``head``, or ``None``."""
-    for reader in READERS:
+    for reader in readers:
         if reader.sniff(head):
             return reader
     return None
@@ -77,4 +92,4 @@ def describe_unknown(head: bytes) -> str:
     return "not a recognised telemetry format"
 
 
-__all__ = ["READERS", "Reader", "describe_unknown", "detect"]
+__all__ = ["READERS", "Reader", "describe_unknown", "detect", "readers_for"]

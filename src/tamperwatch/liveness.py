@@ -1,0 +1,216 @@
+"""Liveness of components and blind windows of a host, in event time.
+
+Every record that proves a component alive (an event of its process, its own log line, a
+snapshot showing it running, a check-in) moves the component's last-seen time. When the host's
+telemetry keeps flowing past a component's threshold while the component stays quiet, the
+component is silent. When the whole host goes quiet for longer than the telemetry gap threshold,
+that is a blind window of the host, not an impairment of any component. Gaps in the sequence
+numbers of an Endpoint Security client are blind windows with a count of lost events.
+
+The watermark of a host is the latest event time seen for it. It only moves forward, so one
+record from a clock far in the future cannot make the host's components look silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tamperwatch.inventory import Component
+from tamperwatch.model import Event, Evidence
+
+# A component without a stated heartbeat is silent after this many of the host's telemetry gap
+# thresholds; with a heartbeat, after this many heartbeat intervals.
+HEARTBEAT_INTERVALS_BEFORE_SILENT = 2
+
+# A jump of the event time further than this past the watermark is treated as a bad clock, not as
+# time passing (seconds).
+MAX_CLOCK_JUMP_SECONDS = 7 * 24 * 3600
+
+# A sequence number this far below the previous one means the ES client restarted.
+SEQUENCE_RESTART_DROP = 1000
+
+
+@dataclass
+class BlindWindow:
+    """A span of event time in which detection on a host was impossible, and why."""
+
+    host: str
+    start: float
+    end: float
+    reason: str
+    component: str | None = None
+    events_lost: int | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class _Life:
+    component: Component
+    last_seen: float
+    last_evidence: Evidence
+    threshold: float
+    silent_since: float | None = None
+
+
+@dataclass
+class Silence:
+    """A component that stopped showing signs of life while its host kept reporting."""
+
+    component: Component
+    since: float
+    detected_at: float
+    last_evidence: Evidence
+    proof_of_host: Evidence
+    ended_at: float | None = None
+    end_evidence: Evidence | None = None
+
+
+class LivenessTracker:
+    """Track signs of life of one host's components, host gaps and sequence gaps."""
+
+    def __init__(self, host: str, gap_threshold: float) -> None:
+        self.host = host
+        self.gap_threshold = gap_threshold
+        self.watermark: float | None = None
+        self.blind_windows: list[BlindWindow] = []
+        self.silences: list[Silence] = []
+        self._life: dict[str, _Life] = {}
+        self._open_silence: dict[str, Silence] = {}
+        self._last_event: tuple[float, Evidence] | None = None
+        # (file, sequence kind) -> last sequence number and the evidence of its record.
+        self._sequences: dict[tuple[str, str], tuple[int, float, Evidence]] = {}
+        self.clock_jumps = 0
+
+    # time --------------------------------------------------------------------------------------
+
+    def advance(self, event: Event) -> list[Silence]:
+        """Move the watermark with one event and return the components found silent by it."""
+        when = event.time
+        if self.watermark is not None and when > self.watermark + MAX_CLOCK_JUMP_SECONDS:
+            self.clock_jumps += 1
+            return []
+        previous = self._last_event
+        self._last_event = (when, event.evidence)
+        if previous is not None and when - previous[0] > self.gap_threshold:
+            self.blind_windows.append(
+                BlindWindow(
+                    self.host,
+                    previous[0],
+                    when,
+                    "no telemetry from the host",
+                    evidence=[previous[1], event.evidence],
+                )
+            )
+            # Nothing could be seen during the gap, so components start afresh after it.
+            for life in self._life.values():
+                life.last_seen = max(life.last_seen, when)
+        if self.watermark is None or when > self.watermark:
+            self.watermark = when
+        return self._check_silence(event)
+
+    def _check_silence(self, event: Event) -> list[Silence]:
+        found: list[Silence] = []
+        now = event.time
+        for component_id, life in self._life.items():
+            if component_id in self._open_silence:
+                continue
+            if now - life.last_seen > life.threshold:
+                silence = Silence(
+                    life.component,
+                    since=life.last_seen,
+                    detected_at=now,
+                    last_evidence=life.last_evidence,
+                    proof_of_host=event.evidence,
+                )
+                self._open_silence[component_id] = silence
+                self.silences.append(silence)
+                found.append(silence)
+        return found
+
+    # signs of life -----------------------------------------------------------------------------
+
+    def alive(
+        self, component: Component, when: float, evidence: Evidence, default_threshold: float
+    ) -> Silence | None:
+        """Record a sign of life; return the silence it ends, if any."""
+        life = self._life.get(component.id)
+        threshold = (
+            HEARTBEAT_INTERVALS_BEFORE_SILENT * component.heartbeat_seconds
+            if component.heartbeat_seconds
+            else default_threshold
+        )
+        if life is None:
+            self._life[component.id] = _Life(component, when, evidence, threshold)
+            return None
+        if when >= life.last_seen:
+            life.last_seen = when
+            life.last_evidence = evidence
+        silence = self._open_silence.pop(component.id, None)
+        if silence is not None:
+            silence.ended_at = when
+            silence.end_evidence = evidence
+            self.blind_windows.append(
+                BlindWindow(
+                    self.host,
+                    silence.since,
+                    when,
+                    f"{component.product} reported nothing",
+                    component=component.id,
+                    evidence=[silence.last_evidence, evidence],
+                )
+            )
+        return silence
+
+    def forget(self, component_id: str) -> None:
+        """Stop expecting signs of life from a component (it was removed on purpose)."""
+        self._life.pop(component_id, None)
+        self._open_silence.pop(component_id, None)
+
+    # sequence numbers --------------------------------------------------------------------------
+
+    def sequence(self, event: Event) -> BlindWindow | None:
+        """Check the ES sequence numbers of an event; return the blind window of a gap."""
+        if event.global_seq_num is None:
+            return None
+        key = (event.evidence.file, "global")
+        number = event.global_seq_num
+        previous = self._sequences.get(key)
+        self._sequences[key] = (number, event.time, event.evidence)
+        if previous is None:
+            return None
+        last, last_time, last_evidence = previous
+        if number < last - SEQUENCE_RESTART_DROP:
+            return None
+        if number <= last + 1:
+            if number <= last:
+                # A duplicate or a reordered record: keep the highest number seen.
+                self._sequences[key] = previous
+            return None
+        lost = number - last - 1
+        window = BlindWindow(
+            self.host,
+            last_time,
+            event.time,
+            f"the Endpoint Security client lost {lost} events",
+            events_lost=lost,
+            evidence=[last_evidence, event.evidence],
+        )
+        self.blind_windows.append(window)
+        return window
+
+    def finish(self) -> None:
+        """Close silences still open when the input ends: they end at the watermark."""
+        # Input ending is not silence: an open silence was detected while the host still
+        # reported, and stays open; its blind window runs to the last event of the host.
+        for component_id, silence in self._open_silence.items():
+            if self.watermark is not None:
+                self.blind_windows.append(
+                    BlindWindow(
+                        self.host,
+                        silence.since,
+                        self.watermark,
+                        f"{silence.component.product} reported nothing until the input ended",
+                        component=component_id,
+                        evidence=[silence.last_evidence],
+                    )
+                )

@@ -4,6 +4,7 @@ The file is YAML, loaded with the safe loader. Every key is optional::
 
     crash_correlation_window: 5m     # seconds, or text such as 90s, 5m, 2h, 1h30m
     telemetry_gap_threshold: 1h      # silence of a component (without a heartbeat) or a host
+    approval_grace: 20m              # an extension waiting for approval past this is impaired
     crash_burst_threshold: 3
     flood_event_threshold: 1000
     extension_list: [crowdstrike-falcon, santa-nps]   # empty or absent: every component
@@ -49,6 +50,7 @@ _UNIT_SECONDS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _KEYS: Final = (
     "crash_correlation_window",
     "telemetry_gap_threshold",
+    "approval_grace",
     "crash_burst_threshold",
     "flood_event_threshold",
     "extension_list",
@@ -92,6 +94,9 @@ class Config(msgspec.Struct):
     # Seconds without a sign of life after which a component without a stated heartbeat is
     # silent; a host that reports nothing for this long is a blind window instead.
     telemetry_gap_threshold: float = 3600.0
+    # Seconds a system extension may wait for user approval, or sit beside its upgraded
+    # successor, before that state is an impairment.
+    approval_grace: float = 1200.0
     # Component ids to monitor; empty means every component of the inventory.
     extension_list: tuple[str, ...] = ()
     # User component entries in catalog schema, applied over the catalog.
@@ -227,7 +232,7 @@ class _ConfigBuilder:
             if key not in _KEYS:
                 raise self.error(f"unknown key; expected one of: {', '.join(_KEYS)}", str(key))
         settings: dict[str, Any] = {}
-        for key in ("crash_correlation_window", "telemetry_gap_threshold"):
+        for key in ("crash_correlation_window", "telemetry_gap_threshold", "approval_grace"):
             if key in data:
                 settings[key] = self.duration(key, data[key])
         for key in ("crash_burst_threshold", "flood_event_threshold"):

@@ -18,6 +18,7 @@ from tamperwatch.model import Event
 from tamperwatch.process_table import ProcessTable
 from tamperwatch.rules import RuleEngine
 from tamperwatch.signals import Signal
+from tamperwatch.states import StateTracker
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class HostEngine:
         )
         self.inventory = inventory
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
+        self.states = StateTracker(inventory, config.approval_grace)
         self.events = 0
         self.signals = 0
         # Component of each process image, looked up once per image.
@@ -66,6 +68,10 @@ class HostEngine:
         for signal in self.rules.evaluate(event):
             self.signals += 1
             self.correlator.add(signal)
+        if event.kind == "state":
+            for signal in self.states.evaluate(event):
+                self.signals += 1
+                self.correlator.add(signal)
         component = self._alive_component(event)
         if component is not None:
             ended = self.liveness.alive(
@@ -158,6 +164,9 @@ class HostEngine:
 
     def finish(self) -> list[Incident]:
         self.liveness.finish()
+        for signal in self.states.finish(self.liveness.watermark):
+            self.signals += 1
+            self.correlator.add(signal)
         incidents = self.correlator.finish()
         log.debug(
             "host %s: %d events, %d signals, %d incidents",

@@ -1,0 +1,297 @@
+"""Broken states seen in snapshots: system extensions, launchd jobs and console check-ins.
+
+A system extension listed as ``activated enabled`` does not prove that its process runs, so the
+rows of ``systemextensionsctl list`` are read together with the launchd jobs of the same host.
+Snapshots of one source are compared over time: a component's extension that disappears from a
+later snapshot was removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tamperwatch import signals as sig
+from tamperwatch.commands import CRASH_SIGNALS, signal_label
+from tamperwatch.inventory import Component, Inventory
+from tamperwatch.model import Event, Evidence, StateInfo
+from tamperwatch.signals import Signal
+
+# States of a system extension that leave it not running (db.plist names; the list is the one a
+# third-party parser uses, not an Apple document).
+STOPPED_EXTENSION_STATES = frozenset(
+    {
+        "activated_disabled",
+        "terminating_for_uninstall",
+        "terminating_for_uninstall_but_still_running",
+        "terminating_for_uninstall_via_delegate",
+        "terminating_for_disable",
+        "terminating_for_disable_but_still_running",
+        "uninstalling",
+        "uninstalled",
+    }
+)
+WAITING_FOR_USER = "activated_waiting_for_user"
+ENABLED = "activated_enabled"
+UNINSTALL_ON_REBOOT = "terminated_waiting_to_uninstall_on_reboot"
+
+# launchd respawns a crashing job about every 10 s; this many runs of a job that is still only
+# "spawn scheduled" is a job that cannot start.
+SPAWN_LOOP_RUNS = 10
+
+
+@dataclass
+class _Extension:
+    component: Component
+    first_waiting: float | None = None
+    reported_waiting: bool = False
+    enabled_at: float | None = None
+    evidence: Evidence | None = None
+
+
+@dataclass
+class StateTracker:
+    """Judge the state rows of one host as they arrive in event time."""
+
+    inventory: Inventory
+    approval_grace: float
+    # Keyed by (bundle id, version): an upgrade lists two versions of one bundle side by side.
+    _extensions: dict[tuple[str, str], _Extension] = field(default_factory=dict)
+    _snapshot: str | None = None
+    _snapshot_rows: set[str] = field(default_factory=set)
+    _snapshot_enabled: set[str] = field(default_factory=set)
+    _pending_residue: list[tuple[Event, Component, StateInfo]] = field(default_factory=list)
+    _previous_rows: set[str] | None = None
+    _jobs_seen_loaded: set[str] = field(default_factory=set)
+    _job_status: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    _spawn_reported: set[str] = field(default_factory=set)
+    _stopped_reported: set[tuple[str, str]] = field(default_factory=set)
+
+    def evaluate(self, event: Event) -> list[Signal]:
+        state = event.state
+        if state is None:
+            return []
+        if state.subject == "system_extension":
+            return self._extension(event, state)
+        if state.subject == "launchd_job":
+            return self._job(event, state)
+        if state.subject == "launchd_plist":
+            return self._plist(event, state)
+        if state.subject == "checkin" and state.healthy is False:
+            return self._unhealthy(event, state)
+        return []
+
+    def finish(self, when: float | None) -> list[Signal]:
+        """Judge the last snapshot and the extensions still waiting when the input ends."""
+        signals = self._close_snapshot(when) if when is not None else []
+        return signals
+
+    # system extensions -------------------------------------------------------------------------
+
+    def _extension(self, event: Event, state: StateInfo) -> list[Signal]:
+        signals = self._follow_snapshot(event, state.snapshot)
+        component = self.inventory.match_system_extension(state.name)
+        if component is None:
+            return signals
+        self._snapshot_rows.add(state.name)
+        tracked = self._extensions.setdefault(
+            (state.name, state.version or ""), _Extension(component)
+        )
+        tracked.evidence = event.evidence
+        value = state.state or ""
+        if value == ENABLED:
+            tracked.enabled_at = event.time
+            tracked.first_waiting = None
+            self._snapshot_enabled.add(state.name)
+            return signals
+        if value == WAITING_FOR_USER:
+            if tracked.first_waiting is None:
+                tracked.first_waiting = event.time
+            waited = event.time - tracked.first_waiting
+            if waited > self.approval_grace and not tracked.reported_waiting:
+                tracked.reported_waiting = True
+                signals.append(
+                    self._signal(
+                        event,
+                        sig.EXTENSION_STATE_CHANGED,
+                        component,
+                        f"system extension {state.name} ({state.version or '?'}) still waits for "
+                        f"user approval after {waited / 60:.0f} min",
+                    )
+                )
+            return signals
+        if value == UNINSTALL_ON_REBOOT:
+            # Beside an enabled successor in the same snapshot this is what an upgrade leaves
+            # behind until reboot; the snapshot's other rows decide when it closes.
+            self._pending_residue.append((event, component, state))
+            return signals
+        if value in STOPPED_EXTENSION_STATES:
+            return signals + self._stopped(event, component, state, f"is {value.replace('_', ' ')}")
+        return signals
+
+    def _stopped(
+        self, event: Event, component: Component, state: StateInfo, what: str
+    ) -> list[Signal]:
+        key = (state.name, state.state or "")
+        if key in self._stopped_reported:
+            return []
+        self._stopped_reported.add(key)
+        summary = f"system extension {state.name} ({state.version or '?'}) {what}"
+        return [self._signal(event, sig.EXTENSION_STATE_CHANGED, component, summary)]
+
+    def _follow_snapshot(self, event: Event, snapshot: str | None) -> list[Signal]:
+        if snapshot is None or snapshot == self._snapshot:
+            return []
+        signals = self._close_snapshot(event.time, event) if self._snapshot is not None else []
+        self._snapshot = snapshot
+        self._snapshot_rows = set()
+        self._snapshot_enabled = set()
+        return signals
+
+    def _close_snapshot(self, when: float, event: Event | None = None) -> list[Signal]:
+        signals: list[Signal] = []
+        for residue_event, component, state in self._pending_residue:
+            if state.name not in self._snapshot_enabled:
+                signals += self._stopped(
+                    residue_event, component, state, "is to be uninstalled at reboot"
+                )
+        self._pending_residue = []
+        rows = self._snapshot_rows
+        if self._previous_rows is not None:
+            for bundle in sorted(self._previous_rows - rows):
+                versions = [t for (name, _), t in self._extensions.items() if name == bundle]
+                tracked = versions[-1] if versions else None
+                if tracked is None or tracked.evidence is None:
+                    continue
+                evidence = [tracked.evidence] + ([event.evidence] if event is not None else [])
+                signals.append(
+                    Signal(
+                        sig.EXTENSION_STATE_CHANGED,
+                        when,
+                        tracked.component,
+                        f"system extension {bundle} is missing from a later snapshot",
+                        evidence,
+                        action=False,
+                    )
+                )
+        if rows:
+            self._previous_rows = set(rows)
+        return signals
+
+    # launchd jobs ------------------------------------------------------------------------------
+
+    def _job(self, event: Event, state: StateInfo) -> list[Signal]:
+        component = self.inventory.match_label(state.name)
+        if component is None:
+            return []
+        signals: list[Signal] = []
+        label = state.name
+        if state.state == "not loaded":
+            if label in self._jobs_seen_loaded:
+                self._jobs_seen_loaded.discard(label)
+                signals.append(
+                    self._signal(
+                        event,
+                        sig.DAEMON_UNLOADED,
+                        component,
+                        f"launchd job {label} is no longer loaded",
+                    )
+                )
+            return signals
+        self._jobs_seen_loaded.add(label)
+        status = state.last_exit_status
+        previous = self._job_status.get(label)
+        self._job_status[label] = (status, state.pid)
+        if status is not None and status < 0 and (previous is None or previous[0] != status):
+            number = -status
+            kind = sig.CRASHED if number in CRASH_SIGNALS else sig.PROCESS_KILLED
+            running = f"running again as pid {state.pid}" if state.pid else "not running"
+            signals.append(
+                self._signal(
+                    event,
+                    kind,
+                    component,
+                    f"launchd job {label} last ended by {signal_label(number)}; {running}",
+                )
+            )
+        spawn_loop = state.state == "spawn scheduled" and (state.runs or 0) >= SPAWN_LOOP_RUNS
+        if spawn_loop and label not in self._spawn_reported:
+            self._spawn_reported.add(label)
+            reason = (
+                f", last exit reason {state.last_exit_reason}" if state.last_exit_reason else ""
+            )
+            signals.append(
+                self._signal(
+                    event,
+                    sig.EXTENSION_STATE_CHANGED,
+                    component,
+                    f"launchd job {label} cannot start: spawn scheduled after {state.runs} runs{reason}",
+                )
+            )
+        if state.pid is None and state.state in ("not running", "spawn scheduled"):
+            signals.extend(self._enabled_but_not_running(event, component, label))
+        return signals
+
+    def _enabled_but_not_running(
+        self, event: Event, component: Component, label: str
+    ) -> list[Signal]:
+        """Report a job of an extension that snapshots list as enabled while it does not run."""
+        for (bundle, _), tracked in self._extensions.items():
+            if tracked.component.id != component.id or tracked.enabled_at is None:
+                continue
+            if not (
+                label.endswith("." + bundle)
+                or label == bundle
+                or bundle in component.system_extensions
+            ):
+                continue
+            key = (bundle, "enabled but not running")
+            if key in self._stopped_reported:
+                return []
+            self._stopped_reported.add(key)
+            evidence = [e for e in (tracked.evidence, event.evidence) if e is not None]
+            return [
+                Signal(
+                    sig.EXTENSION_STATE_CHANGED,
+                    event.time,
+                    component,
+                    f"system extension {bundle} is listed as activated enabled but its launchd job "
+                    f"{label} is not running",
+                    evidence,
+                    action=False,
+                )
+            ]
+        return []
+
+    def _plist(self, event: Event, state: StateInfo) -> list[Signal]:
+        component = self.inventory.match_label(state.name)
+        if state.path:
+            component = component or self.inventory.match_plist(state.path)
+        if component is None:
+            return []
+        if state.state == "removed":
+            return [
+                self._signal(
+                    event, sig.DAEMON_UNLOADED, component, f"launchd plist of {state.name} removed"
+                )
+            ]
+        if state.enabled is False:
+            return [
+                self._signal(
+                    event,
+                    sig.DAEMON_UNLOADED,
+                    component,
+                    f"launchd plist of {state.name} is disabled",
+                )
+            ]
+        return []
+
+    def _unhealthy(self, event: Event, state: StateInfo) -> list[Signal]:
+        component = self.inventory.match_product_name(state.name)
+        if component is None:
+            return []
+        summary = f"management console reports {state.name} as {state.state or 'unhealthy'}"
+        return [self._signal(event, sig.PROTECTION_WEAKENED, component, summary)]
+
+    @staticmethod
+    def _signal(event: Event, kind: str, component: Component, summary: str) -> Signal:
+        return Signal(kind, event.time, component, summary, [event.evidence], action=False)

@@ -1,0 +1,174 @@
+"""Broken states from snapshots: each scenario and its control, as a user would collect them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tamperwatch.config import Config, build_inventory
+from tamperwatch.scan import ScanResult, scan
+
+SANTA = "com.northpolesec.santa.daemon"
+SANTA_TEAM = "ZMCG7MLDV9"
+HEADER = "enabled\tactive\tteamID\tbundleID (version)\tname\t[state]"
+CATEGORY = "--- com.apple.system_extension.endpoint_security"
+
+
+def sysext_snapshot(when: str, *rows: str) -> str:
+    lines = [f"# time: {when}", f"{len(rows)} extension(s)", CATEGORY, HEADER, *rows]
+    return "\n".join(lines) + "\n"
+
+
+def row(enabled: bool, active: bool, version: str, state: str, bundle: str = SANTA) -> str:
+    stars = ("*" if enabled else "") + "\t" + ("*" if active else "")
+    return f"{stars}\t{SANTA_TEAM}\t{bundle} ({version}/{version})\tsantad\t[{state}]"
+
+
+def run(*files: Path) -> ScanResult:
+    config = Config()
+    return scan(
+        [str(f) for f in files], host="state-mac", config=config, inventory=build_inventory(config)
+    )
+
+
+def test_enabled_extension_whose_job_died(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot(
+            "2026-11-24T10:00:00Z",
+            row(False, False, "2026.8", "terminated waiting to uninstall on reboot"),
+            row(True, True, "2026.8", "activated enabled"),
+        )
+    )
+    jobs = tmp_path / "launchctl-list.txt"
+    jobs.write_text(
+        "# time: 2026-11-24T10:01:00Z\n"
+        "PID\tStatus\tLabel\n"
+        f"-\t-6\t{SANTA_TEAM}.{SANTA}\n"
+        "412\t0\tcom.northpolesec.santa.metricservice\n"
+    )
+    result = run(sysext, jobs)
+    assert len(result.suspicious) == 1
+    summaries = [s.summary for s in result.suspicious[0].signals]
+    assert any("SIGABRT" in text for text in summaries)
+    assert any("is not running" in text for text in summaries)
+
+
+def test_enabled_extension_with_running_job_is_fine(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", row(True, True, "2026.8", "activated enabled"))
+    )
+    jobs = tmp_path / "launchctl-list.txt"
+    jobs.write_text(
+        f"# time: 2026-11-24T10:01:00Z\nPID\tStatus\tLabel\n531\t0\t{SANTA_TEAM}.{SANTA}\n"
+    )
+    assert run(sysext, jobs).incidents == []
+
+
+def test_waiting_for_user_past_the_grace(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    both = (
+        row(True, False, "2026.9", "activated waiting for user"),
+        row(True, True, "2026.8", "activated enabled"),
+    )
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", *both)
+        + sysext_snapshot("2026-11-24T10:30:00Z", *both)
+    )
+    result = run(sysext)
+    assert len(result.suspicious) == 1
+    assert "still waits for user approval after 30 min" in result.suspicious[0].signals[0].summary
+
+
+def test_waiting_for_user_approved_in_time(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot(
+            "2026-11-24T10:00:00Z",
+            row(True, False, "2026.9", "activated waiting for user"),
+            row(True, True, "2026.8", "activated enabled"),
+        )
+        + sysext_snapshot(
+            "2026-11-24T10:05:00Z",
+            row(False, False, "2026.8", "terminated waiting to uninstall on reboot"),
+            row(True, True, "2026.9", "activated enabled"),
+        )
+        + sysext_snapshot("2026-11-24T10:40:00Z", row(True, True, "2026.9", "activated enabled"))
+    )
+    assert run(sysext).incidents == []
+
+
+def test_extension_missing_from_later_snapshot(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    lulu = "\t".join(
+        [
+            "*",
+            "*",
+            "VBG97UB4TA",
+            "com.objective-see.lulu.extension (4.1.0/4.1.0)",
+            "LuLu",
+            "[activated enabled]",
+        ]
+    )
+    sysext.write_text(
+        sysext_snapshot(
+            "2026-11-24T10:00:00Z", row(True, True, "2026.8", "activated enabled"), lulu
+        )
+        + sysext_snapshot("2026-11-24T11:00:00Z", row(True, True, "2026.8", "activated enabled"))
+    )
+    result = run(sysext)
+    assert len(result.suspicious) == 1
+    assert result.suspicious[0].components[0].id == "lulu"
+    assert "missing from a later snapshot" in result.suspicious[0].signals[0].summary
+
+
+def test_extension_that_cannot_start(tmp_path: Path) -> None:
+    label = "WCKWMMKJ35.com.crowdstrike.falcon.Agent"
+    printed = tmp_path / "launchctl-print.txt"
+    printed.write_text(
+        "# time: 2026-11-24T10:00:00Z\n"
+        f"system/{label} = {{\n"
+        "\tactive count = 0\n"
+        "\tpath = (submitted by smd[532])\n"
+        "\ttype = Submitted\n"
+        "\tstate = spawn scheduled\n"
+        "\truns = 324\n"
+        "\tlast exit code = 1\n"
+        "\tlast exit reason = OS_REASON_EXEC\n"
+        "}\n"
+    )
+    result = run(printed)
+    assert len(result.suspicious) == 1
+    assert "cannot start" in result.suspicious[0].signals[0].summary
+    running = tmp_path / "launchctl-print-ok.txt"
+    running.write_text(
+        "# time: 2026-11-24T10:00:00Z\n"
+        f"system/{label} = {{\n\tstate = running\n\truns = 1\n\tpid = 702\n\tlast exit code = (never exited)\n}}\n"
+    )
+    assert run(running).incidents == []
+
+
+def test_upgrade_residue_alone_is_an_uninstall(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", row(True, True, "2026.8", "activated enabled"))
+        + sysext_snapshot(
+            "2026-11-24T10:10:00Z",
+            row(False, False, "2026.8", "terminated waiting to uninstall on reboot"),
+        )
+    )
+    result = run(sysext)
+    assert len(result.suspicious) == 1
+    assert "uninstalled at reboot" in result.suspicious[0].signals[0].summary
+
+
+def test_upgrade_residue_beside_successor_is_fine(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot(
+            "2026-11-24T10:00:00Z",
+            row(False, False, "2026.8", "terminated waiting to uninstall on reboot"),
+            row(True, True, "2026.9", "activated enabled"),
+        )
+    )
+    assert run(sysext).incidents == []

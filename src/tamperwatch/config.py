@@ -16,6 +16,15 @@ The file is YAML, loaded with the safe loader. Every key is optional::
         process_names: [acmed]
     management_agents:
       - {path: /usr/local/bin/acme-mdm, name: ACME MDM}
+    maintenance_windows:
+      - hosts: "build-*"                 # glob over host names; default every host
+        components: [santa-nps]          # default every component
+        start: 2026-11-20T22:00:00Z
+        end: 2026-11-20T23:00:00Z
+        reason: Santa upgrade, change 4711
+        author: kim
+        grace: 15m                       # time after the end for components to come back
+        expires: 2026-11-20T22:30:00Z    # optional: the approval stops covering here
     checkins:                        # check-in exports of an MDM or EDR console
       columns: {host: "Computer Name", component: "Agent", time: "Last Check-in", status: "Status"}
       healthy_status: [online, healthy, connected]
@@ -34,6 +43,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -41,11 +51,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import yaml
 
+from tamperwatch.explain import Span
 from tamperwatch.inventory import Inventory, InventoryError, format_key_path, load_inventory
+from tamperwatch.timeutil import parse_rfc3339
 
 _DURATION_PART_RE: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
 _DURATION_RE: Final = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[smhd]\s*)+$", re.IGNORECASE)
 _UNIT_SECONDS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+_WINDOW_KEYS: Final = (
+    "hosts",
+    "components",
+    "start",
+    "end",
+    "reason",
+    "author",
+    "grace",
+    "expires",
+)
 
 _KEYS: Final = (
     "crash_correlation_window",
@@ -57,6 +80,7 @@ _KEYS: Final = (
     "components",
     "management_agents",
     "checkins",
+    "maintenance_windows",
 )
 
 _CHECKIN_KEYS: Final = ("columns", "healthy_status", "unhealthy_status", "timezone")
@@ -106,6 +130,9 @@ class Config(msgspec.Struct):
     # Options of the check-in reader: the keys of _CHECKIN_KEYS that the file sets, with status
     # texts lower-cased. None when the file has no checkins key.
     checkins: dict[str, Any] | None = None
+    # Approved maintenance windows, parsed: hosts (glob), components (ids, empty = all), start
+    # and end (epoch seconds), reason, author, grace (seconds).
+    maintenance_windows: tuple[dict[str, Any], ...] = ()
 
 
 def parse_duration(value: object) -> float:
@@ -250,6 +277,10 @@ class _ConfigBuilder:
             settings["extension_list"] = self.extension_list(data["extension_list"], inventory)
         if data.get("checkins") is not None:
             settings["checkins"] = self.checkins(data["checkins"])
+        if data.get("maintenance_windows") is not None:
+            settings["maintenance_windows"] = self.maintenance_windows(
+                data["maintenance_windows"], inventory
+            )
         return Config(**settings)
 
     def duration(self, key: str, value: Any) -> float:
@@ -298,6 +329,80 @@ class _ConfigBuilder:
             if item not in ids:
                 ids.append(item)
         return tuple(ids)
+
+    def maintenance_windows(self, value: Any, inventory: Inventory) -> tuple[dict[str, Any], ...]:
+        key = "maintenance_windows"
+        entries = self.mappings(key, value)
+        windows = []
+        for index, entry in enumerate(entries):
+            for name in entry:
+                if name not in _WINDOW_KEYS:
+                    raise self.error(
+                        f"unknown key; expected one of: {', '.join(_WINDOW_KEYS)}",
+                        key,
+                        index,
+                        str(name),
+                    )
+            for required in ("start", "end", "reason", "author"):
+                if entry.get(required) in (None, ""):
+                    raise self.error(f"missing {required!r}", key, index)
+            start = self.timestamp(entry["start"], key, index, "start")
+            end = self.timestamp(entry["end"], key, index, "end")
+            if end <= start:
+                raise self.error("invalid window: 'end' must be after 'start'", key, index, "end")
+            if "expires" in entry:
+                # An approval that expires before the window ends stops covering at its expiry.
+                expires = self.timestamp(entry["expires"], key, index, "expires")
+                if expires <= start:
+                    raise self.error(
+                        "invalid window: 'expires' must be after 'start'", key, index, "expires"
+                    )
+                end = min(end, expires)
+            hosts = entry.get("hosts", "*")
+            if not isinstance(hosts, str) or not hosts:
+                raise self.error(
+                    f"invalid value {hosts!r}: expected a host name or glob", key, index, "hosts"
+                )
+            components = entry.get("components", [])
+            if isinstance(components, str):
+                components = [components]
+            if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
+                raise self.error(
+                    "invalid value: expected a list of component ids", key, index, "components"
+                )
+            for component_id in components:
+                if inventory.get(component_id) is None:
+                    raise self.error(
+                        f"unknown component id {component_id!r}", key, index, "components"
+                    )
+            grace = (
+                self.duration(f"{key}[{index}].grace", entry["grace"])
+                if "grace" in entry
+                else 900.0
+            )
+            windows.append(
+                {
+                    "hosts": hosts,
+                    "components": tuple(components),
+                    "start": start,
+                    "end": end,
+                    "reason": str(entry["reason"]),
+                    "author": str(entry["author"]),
+                    "grace": grace,
+                }
+            )
+        return tuple(windows)
+
+    def timestamp(self, value: Any, *path: str | int) -> float:
+        if isinstance(value, datetime):
+            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+            return moment.timestamp()
+        parsed = parse_rfc3339(str(value)) if isinstance(value, str) else None
+        if parsed is None:
+            raise self.error(
+                f"invalid time {value!r}: expected RFC 3339, e.g. 2026-11-20T22:00:00Z", *path
+            )
+        return parsed
 
     def checkins(self, value: Any) -> dict[str, Any]:
         key = "checkins"
@@ -380,6 +485,22 @@ class _ConfigBuilder:
                 *path,
             ) from None
         return name
+
+
+def maintenance_spans(config: Config) -> list[Span]:
+    """Return the configured maintenance windows as explanation spans."""
+    return [
+        Span(
+            start=window["start"],
+            end=window["end"],
+            reason=f"approved maintenance: {window['reason']}",
+            grace=window["grace"],
+            host_pattern=window["hosts"],
+            components=tuple(window["components"]),
+            author=window["author"],
+        )
+        for window in config.maintenance_windows
+    ]
 
 
 def build_inventory(config: Config) -> Inventory:

@@ -16,6 +16,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from tamperwatch import signals as sig
+from tamperwatch.explain import Span
 from tamperwatch.incident import (
     SEVERITIES,
     ActorRecord,
@@ -133,6 +134,9 @@ class HostCorrelator:
         self._open: list[_Open] = []
         self._done: list[_Open] = []
         self._pending_bursts: dict[tuple[str, str], deque[Signal]] = {}
+        # Explanation spans seen in the telemetry (shutdowns, updates) and configured windows.
+        self.spans: list[Span] = []
+        self.maintenance_windows: list[Span] = []
 
     def add(self, signal: Signal) -> None:
         self._close_stale(signal.time)
@@ -273,6 +277,40 @@ class HostCorrelator:
         )
 
     def _judge(self, signals: list[Signal]) -> tuple[Status, str | None]:
+        status, reason = self._judge_actors(signals)
+        if status == "explained":
+            return status, reason
+        span = self._covering_span(signals)
+        if span is not None:
+            return "explained", span.describe()
+        return status, reason
+
+    def _covering_span(self, signals: list[Signal]) -> Span | None:
+        """Return an approved window, or a shutdown or update, that covers the whole incident.
+
+        An approved maintenance window covers actions by anyone. A shutdown or an OS update
+        seen in the telemetry only covers incidents without an untrusted action in them.
+        """
+        first = min(s.time for s in signals)
+        last = max(s.until if s.kind == sig.TELEMETRY_SILENT else s.time for s in signals)
+        component_ids = sorted({s.component.id for s in signals if s.component is not None})
+        for window in self.maintenance_windows:
+            if window.covers(self.host, component_ids, first, last):
+                return window
+        untrusted = any(
+            s.actor is not None
+            and s.action
+            and sig.trusted_lineage(s.actor, s.component, self.inventory) is None
+            for s in signals
+        )
+        if untrusted:
+            return None
+        for span in self.spans:
+            if span.covers(self.host, component_ids, first, last):
+                return span
+        return None
+
+    def _judge_actors(self, signals: list[Signal]) -> tuple[Status, str | None]:
         actions = [s for s in signals if s.actor is not None and s.action]
         if not actions:
             return "suspicious", None

@@ -6,10 +6,12 @@ The same :class:`HostEngine` runs in a batch scan and, fed one event at a time, 
 from __future__ import annotations
 
 import logging
+from fnmatch import fnmatchcase
 
 from tamperwatch import signals as sig
-from tamperwatch.config import Config
+from tamperwatch.config import Config, maintenance_spans
 from tamperwatch.correlate import HostCorrelator
+from tamperwatch.explain import span_from_event
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Component, Inventory
 from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
@@ -52,6 +54,11 @@ class HostEngine:
         self.inventory = inventory
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
         self.states = StateTracker(inventory, config.approval_grace)
+        self.correlator.maintenance_windows = [
+            window
+            for window in maintenance_spans(config)
+            if window.host_pattern == "*" or fnmatchcase(host, window.host_pattern)
+        ]
         self.events = 0
         self.signals = 0
         # Component of each process image, looked up once per image.
@@ -63,6 +70,9 @@ class HostEngine:
         for silence in self.liveness.advance(event):
             self._report_silence(silence)
         self.liveness.sequence(event)
+        span = span_from_event(event)
+        if span is not None:
+            self.correlator.spans.append(span)
         self.table.apply(event)
         self.correlator.flood.add(event)
         for signal in self.rules.evaluate(event):
@@ -159,6 +169,7 @@ class HostEngine:
             f"{silence.component.product} showed no sign of life for {minutes:.0f} min while the "
             "host kept reporting, then came back"
         )
+        signal.until = silence.ended_at
         if silence.end_evidence is not None:
             signal.evidence.append(silence.end_evidence)
 

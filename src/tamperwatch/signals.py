@@ -8,6 +8,7 @@ impairments to the actions that precede them.
 
 from __future__ import annotations
 
+import math
 import posixpath
 from dataclasses import dataclass
 
@@ -233,6 +234,8 @@ class Signal:
     # The pid of the component process the signal is about, when the record names it. Signals
     # of one kind about one pid are one observation seen by several sources.
     target_pid: int | None = None
+    # For telemetry_silent: when the component showed life again; infinity while it has not.
+    until: float = math.inf
 
     def __post_init__(self) -> None:
         if not self.techniques:

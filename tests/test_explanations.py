@@ -1,0 +1,184 @@
+"""Benign look-alikes: approved maintenance, shutdowns and OS updates, each with its limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tamperwatch.config import Config, ConfigError, build_inventory, load_config
+from tamperwatch.scan import ScanResult, scan
+from tamperwatch.synth import EsWriter, interactive_shell
+
+FALCON_TEAM = "X9E956P446"
+
+WINDOW = """
+maintenance_windows:
+  - hosts: "lab-*"
+    components: [crowdstrike-falcon]
+    start: 2026-11-25T09:00:00Z
+    end: 2026-11-25T10:00:00Z
+    reason: Falcon sensor reinstall, change 4711
+    author: kim
+    grace: 10m
+"""
+
+
+def run(
+    tmp_path: Path, writer: EsWriter, config: Config | None = None, host: str = "lab-mac-1"
+) -> ScanResult:
+    capture = tmp_path / "capture.ndjson"
+    writer.write_to(capture)
+    config = config or Config()
+    return scan([str(capture)], host=host, config=config, inventory=build_inventory(config))
+
+
+def unload_falcon(writer: EsWriter) -> None:
+    writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    shell = interactive_shell(writer)
+    writer.command("sudo launchctl bootout system/com.crowdstrike.falcon.Agent", shell=shell)
+
+
+def config_file(tmp_path: Path, text: str) -> Config:
+    path = tmp_path / "tw.yaml"
+    path.write_text(text)
+    return load_config(path)
+
+
+def test_approved_window_explains_an_admin_unload(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=30)
+    unload_falcon(writer)
+    result = run(tmp_path, writer, config_file(tmp_path, WINDOW))
+    assert [i.status for i in result.incidents] == ["explained"]
+    explanation = result.incidents[0].explanation or ""
+    assert "change 4711" in explanation
+    assert "approved by kim" in explanation
+
+
+def test_window_is_scoped_to_hosts_and_time(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=31)
+    unload_falcon(writer)
+    other_host = run(tmp_path, writer, config_file(tmp_path, WINDOW), host="prod-mac-9")
+    assert [i.status for i in other_host.incidents] == ["suspicious"]
+    late = EsWriter("2026-11-25T11:15:00Z", seed=32)
+    unload_falcon(late)
+    assert [i.status for i in run(tmp_path, late, config_file(tmp_path, WINDOW)).incidents] == [
+        "suspicious"
+    ]
+
+
+def test_absence_after_the_window_is_not_explained(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=33)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    worker = writer.spawn("/usr/libexec/backupd", ["backupd"])
+    writer.noise(daemon, 2)
+    writer.exit(daemon, 0)
+    for _ in range(16):
+        writer.noise(worker, 2)
+        writer.advance(300)
+    config = config_file(tmp_path, WINDOW + "telemetry_gap_threshold: 30m\n")
+    result = run(tmp_path, writer, config)
+    silent = [i for i in result.incidents if i.signals[0].kind == "telemetry_silent"]
+    assert [i.status for i in silent] == ["suspicious"]
+
+
+def test_reboot_explains_components_stopping(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=34)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    shell = interactive_shell(writer)
+    writer.command("sudo shutdown -r now", shell=shell)
+    writer.signal(writer.launchd, daemon, 15)
+    writer.exit(daemon, 15)
+    result = run(tmp_path, writer)
+    assert [i.status for i in result.incidents] == ["explained"]
+    assert "shutdown -r now" in (result.incidents[0].explanation or "")
+
+
+def test_reboot_does_not_excuse_a_kill(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=35)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    shell = interactive_shell(writer)
+    writer.command("sudo shutdown -r +5", shell=shell)
+    kill = writer.command(f"sudo kill -9 {daemon.pid}", shell=shell, keep=True)[-1]
+    writer.signal(kill, daemon, 9)
+    writer.exit(daemon, 9)
+    result = run(tmp_path, writer)
+    assert [i.status for i in result.incidents] == ["suspicious"]
+
+
+def test_os_update_explains_a_restart(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=36)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.spawn("/usr/sbin/softwareupdate", ["softwareupdate", "--install", "--all", "--restart"])
+    writer.advance(600)
+    writer.exit(daemon, 15)
+    result = run(tmp_path, writer)
+    assert [i.status for i in result.incidents] == ["explained"]
+    assert "macOS update" in (result.incidents[0].explanation or "")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "  - {start: 2026-11-25T09:00:00Z, end: 2026-11-25T10:00:00Z, author: kim}\n",
+            "missing 'reason'",
+        ),
+        (
+            "  - {start: 2026-11-25T10:00:00Z, end: 2026-11-25T09:00:00Z, reason: x, author: kim}\n",
+            "'end' must be after",
+        ),
+        (
+            "  - {start: tomorrow, end: 2026-11-25T09:00:00Z, reason: x, author: kim}\n",
+            "invalid time",
+        ),
+        (
+            "  - {start: 2026-11-25T09:00:00Z, end: 2026-11-25T10:00:00Z, reason: x, author: kim, components: [nope]}\n",
+            "unknown component id",
+        ),
+        (
+            "  - {start: 2026-11-25T09:00:00Z, end: 2026-11-25T10:00:00Z, reason: x, author: kim, owner: y}\n",
+            "unknown key",
+        ),
+    ],
+)
+def test_window_errors_name_file_and_line(tmp_path: Path, entry: str, message: str) -> None:
+    path = tmp_path / "tw.yaml"
+    path.write_text("maintenance_windows:\n" + entry)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert message in str(raised.value)
+    assert raised.value.file is not None
+    assert raised.value.file.endswith("tw.yaml")
+    assert raised.value.line == 2
+
+
+def test_silence_inside_the_window_is_explained(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:05:00Z", seed=37)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    worker = writer.spawn("/usr/libexec/backupd", ["backupd"])
+    writer.noise(daemon, 2)
+    writer.exit(daemon, 0)
+    for _ in range(9):
+        writer.noise(worker, 2)
+        writer.advance(300)
+    back = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.noise(back, 2)
+    config = config_file(tmp_path, WINDOW + "telemetry_gap_threshold: 30m\n")
+    result = run(tmp_path, writer, config)
+    silent = [i for i in result.incidents if i.signals[0].kind == "telemetry_silent"]
+    assert [i.status for i in silent] == ["explained"]

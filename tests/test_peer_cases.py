@@ -33,7 +33,6 @@ pytestmark = pytest.mark.skipif(
 # Cases whose evidence is not in the formats the scan reads (osquery tables, heartbeats) or
 # that describe malware behaviour without a command line to replay.
 NOT_REPLAYABLE = {
-    "OSQUERY-heartbeat-loss": "needs osquery heartbeat results",
     "PANTHER-alf-disabled": "needs osquery alf rows",
     "PANTHER-alf-enabled": "needs osquery alf rows",
     "PANTHER-autoupdate-off": "needs osquery preferences rows",
@@ -308,6 +307,20 @@ def _replay_crash_case(tmp_path: Path) -> ScanResult:
     return scan([str(report)], host="case-host", config=config, inventory=build_inventory(config))
 
 
+def _replay_heartbeat_case(tmp_path: Path) -> ScanResult:
+    """OSQUERY-heartbeat-loss: osquery stops checking in while the MDM agent still does."""
+    rows = ["host,agent,time,status"]
+    for minute in range(0, 120, 10):
+        stamp = f"2026-11-20T{10 + minute // 60:02d}:{minute % 60:02d}:00Z"
+        rows.append(f"case-host,Jamf Pro,{stamp},online")
+        if minute < 40:
+            rows.append(f"case-host,osquery,{stamp},online")
+    export = tmp_path / "checkins.csv"
+    export.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    config = Config()
+    return scan([str(export)], config=config, inventory=build_inventory(config))
+
+
 def _case_ids() -> list[str]:
     return [case["id"] for case in CASES]
 
@@ -319,6 +332,8 @@ def test_peer_case(case: dict[str, Any], tmp_path: Path) -> None:
         pytest.skip(NOT_REPLAYABLE[case_id])
     if case_id == "JP-crash-sec":
         result = _replay_crash_case(tmp_path)
+    elif case_id == "OSQUERY-heartbeat-loss":
+        result = _replay_heartbeat_case(tmp_path)
     elif case.get("commands"):
         result = _replay_commands(case, tmp_path)
     elif case_id in EVENT_REPLAYS:
@@ -340,7 +355,9 @@ def test_every_case_is_covered() -> None:
     uncovered = [
         c["id"]
         for c in replayable
-        if not c.get("commands") and c["id"] not in EVENT_REPLAYS and c["id"] != "JP-crash-sec"
+        if not c.get("commands")
+        and c["id"] not in EVENT_REPLAYS
+        and c["id"] not in ("JP-crash-sec", "OSQUERY-heartbeat-loss")
     ]
     assert not uncovered
     assert len(replayable) >= 100

@@ -5,6 +5,8 @@ The file is YAML, loaded with the safe loader. Every key is optional::
     crash_correlation_window: 5m     # seconds, or text such as 90s, 5m, 2h, 1h30m
     telemetry_gap_threshold: 1h      # silence of a component (without a heartbeat) or a host
     approval_grace: 20m              # an extension waiting for approval past this is impaired
+    fleet_outage_share: 0.3          # share of a component's hosts silent at once for a fleet outage
+    fleet_outage_min_hosts: 5        # and at least this many hosts
     crash_burst_threshold: 3
     flood_event_threshold: 1000
     extension_list: [crowdstrike-falcon, santa-nps]   # empty or absent: every component
@@ -81,6 +83,8 @@ _KEYS: Final = (
     "management_agents",
     "checkins",
     "maintenance_windows",
+    "fleet_outage_share",
+    "fleet_outage_min_hosts",
 )
 
 _CHECKIN_KEYS: Final = ("columns", "healthy_status", "unhealthy_status", "timezone")
@@ -130,6 +134,10 @@ class Config(msgspec.Struct):
     # Options of the check-in reader: the keys of _CHECKIN_KEYS that the file sets, with status
     # texts lower-cased. None when the file has no checkins key.
     checkins: dict[str, Any] | None = None
+    # A component silent on at least this share of the hosts that run it, and on at least
+    # fleet_outage_min_hosts hosts, at the same time, is one fleet-wide outage.
+    fleet_outage_share: float = 0.3
+    fleet_outage_min_hosts: int = 5
     # Approved maintenance windows, parsed: hosts (glob), components (ids, empty = all), start
     # and end (epoch seconds), reason, author, grace (seconds).
     maintenance_windows: tuple[dict[str, Any], ...] = ()
@@ -262,7 +270,11 @@ class _ConfigBuilder:
         for key in ("crash_correlation_window", "telemetry_gap_threshold", "approval_grace"):
             if key in data:
                 settings[key] = self.duration(key, data[key])
-        for key in ("crash_burst_threshold", "flood_event_threshold"):
+        if "fleet_outage_share" in data:
+            settings["fleet_outage_share"] = self.share(
+                "fleet_outage_share", data["fleet_outage_share"]
+            )
+        for key in ("crash_burst_threshold", "flood_event_threshold", "fleet_outage_min_hosts"):
             if key in data:
                 settings[key] = self.count(key, data[key])
         components = self.mappings("components", data.get("components"))
@@ -291,6 +303,13 @@ class _ConfigBuilder:
         if seconds <= 0:
             raise self.error(f"invalid duration {value!r}: must be greater than 0", key)
         return seconds
+
+    def share(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise self.error(
+                f"invalid value {value!r}: expected a fraction above 0 and at most 1", key
+            )
+        return float(value)
 
     def count(self, key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -161,6 +161,11 @@ class LivenessTracker:
             )
         return silence
 
+    @property
+    def components_seen(self) -> set[str]:
+        """Ids of the components that showed life on this host."""
+        return set(self._life)
+
     def forget(self, component_id: str) -> None:
         """Stop expecting signs of life from a component (it was removed on purpose)."""
         self._life.pop(component_id, None)

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from tamperwatch.config import Config
 from tamperwatch.engine import HostEngine
+from tamperwatch.fleet import fold_fleet_outages
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Inventory
 from tamperwatch.liveness import BlindWindow
@@ -176,6 +177,7 @@ def scan(
     ]
     incidents: list[Incident] = []
     blind_windows: list[BlindWindow] = []
+    reporting_hosts: dict[str, set[str]] = {}
     per_host: dict[str, int] = {}
     for host_name in sorted(events):
         host_events = events.pop(host_name)
@@ -187,7 +189,15 @@ def scan(
         per_host[host_name] = len(host_events)
         incidents.extend(engine.finish())
         blind_windows.extend(engine.blind_windows)
-    incidents.sort(key=lambda i: (i.first_seen, i.host, i.id))
+        for component_id in engine.liveness.components_seen:
+            reporting_hosts.setdefault(component_id, set()).add(host_name)
+    incidents = fold_fleet_outages(
+        incidents,
+        reporting_hosts,
+        share=config.fleet_outage_share,
+        min_hosts=config.fleet_outage_min_hosts,
+        window=config.telemetry_gap_threshold,
+    )
     blind_windows.sort(key=lambda w: (w.host, w.start))
     return ScanResult(incidents, files, per_host, warnings, blind_windows)
 

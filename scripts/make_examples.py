@@ -55,7 +55,9 @@ def log_record(timestamp: str, process_path: str, pid: int, message: str, *, sub
         "category": category,
         "threadID": 1200 + pid,
         "senderImageUUID": "8C1F2E3D-4B5A-3968-8776-5A4B3C2D1E0F",
-        "backtrace": {"frames": [{"imageOffset": 40312, "imageUUID": "8C1F2E3D-4B5A-3968-8776-5A4B3C2D1E0F"}]},
+        "backtrace": {
+            "frames": [{"imageOffset": 40312, "imageUUID": "8C1F2E3D-4B5A-3968-8776-5A4B3C2D1E0F"}]
+        },
         "bootUUID": "",
         "processImagePath": process_path,
         "senderImagePath": process_path,
@@ -110,7 +112,11 @@ def crash_report(path: Path, *, name: str, proc_path: str, pid: int, when: str, 
         "cpuType": "ARM-64",
         "procName": name,
         "procPath": proc_path,
-        "bundleInfo": {"CFBundleShortVersionString": version, "CFBundleVersion": version, "CFBundleIdentifier": bundle},
+        "bundleInfo": {
+            "CFBundleShortVersionString": version,
+            "CFBundleVersion": version,
+            "CFBundleIdentifier": bundle,
+        },
         "parentProc": "launchd",
         "parentPid": 1,
         "coalitionName": bundle,
@@ -121,7 +127,9 @@ def crash_report(path: Path, *, name: str, proc_path: str, pid: int, when: str, 
         "faultingThread": 0,
     }
     text = json.dumps(body, indent=2, separators=(",", " : ")).replace("/", "\\/")
-    path.write_text(json.dumps(header, separators=(",", ":")) + "\n" + text + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(header, separators=(",", ":")) + "\n" + text + "\n", encoding="utf-8"
+    )
 
 
 def edr_unloaded_and_killed(folder: Path) -> None:
@@ -163,7 +171,9 @@ def es_client_flooded(folder: Path) -> None:
                  signing_id="com.northpolesec.santa.daemon", platform_binary=False)  # fmt: skip
     writer.advance(40)
     shell = interactive_shell(writer, user_uid=502)
-    storm = writer.command("/Users/dana/bin/fsstorm --depth 9 /Users/dana/src", shell=shell, keep=True)[-1]
+    storm = writer.command(
+        "/Users/dana/bin/fsstorm --depth 9 /Users/dana/src", shell=shell, keep=True
+    )[-1]
     for _ in range(25):
         writer.noise(storm, 48, kind="open")
         writer.advance(0.6)
@@ -218,7 +228,10 @@ def vendor_upgrade(folder: Path) -> None:
     old = writer.spawn(SANTA_SYSEXT, [SANTA_SYSEXT], team_id=SANTA_TEAM,
                        signing_id="com.northpolesec.santa.daemon", platform_binary=False)  # fmt: skip
     writer.advance(30)
-    installer = writer.spawn("/usr/sbin/installer", ["installer", "-pkg", "/private/tmp/santa-2026.10.pkg", "-target", "/"])
+    installer = writer.spawn(
+        "/usr/sbin/installer",
+        ["installer", "-pkg", "/private/tmp/santa-2026.10.pkg", "-target", "/"],
+    )
     service = writer.spawn(
         "/System/Library/PrivateFrameworks/PackageKit.framework/Versions/A/Resources/package_script_service",
         ["package_script_service"],
@@ -239,11 +252,92 @@ def vendor_upgrade(folder: Path) -> None:
     writer.write_to(folder / "eslogger.ndjson")
 
 
+def mixed_sources(folder: Path) -> None:
+    """Write a host seen only through snapshots, osquery and console check-ins.
+
+    Santa's extension is listed as enabled while its launchd job was killed, and someone boots
+    out osquery from a shell, after which osquery stops checking in while the MDM agent goes on.
+    """
+    santa_row = "\t".join(
+        [
+            "*",
+            "*",
+            SANTA_TEAM,
+            "com.northpolesec.santa.daemon (2026.9/2026.9.612)",
+            "santad",
+            "[activated enabled]",
+        ]
+    )
+    header = "enabled\tactive\tteamID\tbundleID (version)\tname\t[state]"
+    snapshots = []
+    for when in ("2026-11-22T08:00:00Z", "2026-11-22T09:00:00Z"):
+        snapshots += [
+            f"# time: {when}",
+            "1 extension(s)",
+            "--- com.apple.system_extension.endpoint_security",
+            header,
+            santa_row,
+        ]
+    (folder / "sysext.txt").write_text("\n".join(snapshots) + "\n", encoding="utf-8")
+    (folder / "launchctl-list.txt").write_text(
+        "# time: 2026-11-22T09:01:00Z\n"
+        "PID\tStatus\tLabel\n"
+        f"-\t-9\t{SANTA_TEAM}.com.northpolesec.santa.daemon\n"
+        "388\t0\tcom.northpolesec.santa.metricservice\n"
+        "1021\t0\tcom.jamf.management.daemon\n",
+        encoding="utf-8",
+    )
+    rows = []
+    for global_seq, (pid, parent, path, cmdline, platform) in enumerate(
+        [
+            (2301, 2290, "/usr/bin/sudo", "sudo launchctl bootout system/io.osquery.agent", 1),
+            (2302, 2301, "/bin/launchctl", "launchctl bootout system/io.osquery.agent", 1),
+        ],
+        start=811,
+    ):
+        columns = {
+            "event_type": "exec", "pid": str(pid), "parent": str(parent), "original_parent": str(parent),
+            "path": path, "cmdline": cmdline, "cmdline_count": str(len(cmdline.split())),
+            "signing_id": "com.apple." + path.rsplit("/", 1)[-1], "team_id": "", "platform_binary": str(platform),
+            "uid": "0", "euid": "0", "username": "root", "cwd": "/Users/ops", "exit_code": "",
+            "child_pid": "", "seq_num": str(global_seq - 500), "global_seq_num": str(global_seq),
+            "time": str(1795335900 + global_seq - 811),
+        }  # fmt: skip
+        rows.append(
+            {
+                "name": "pack_tamperwatch_es_process_events",
+                "hostIdentifier": "ops-mac-05",
+                "calendarTime": "Sun Nov 22 08:25:00 2026 UTC",
+                "unixTime": 1795335900,
+                "epoch": 0,
+                "counter": global_seq - 811,
+                "numerics": False,
+                "decorations": {
+                    "host_uuid": "6A1C2B3D-0000-4000-8000-000000000005",
+                    "hostname": "ops-mac-05",
+                },
+                "columns": columns,
+                "action": "added",
+            }
+        )
+    (folder / "osquery_results.log").write_text(
+        "\n".join(json.dumps(row, separators=(",", ":")) for row in rows) + "\n", encoding="utf-8"
+    )
+    checkins = ["host,agent,time,status"]
+    for minute in range(0, 180, 10):
+        stamp = f"2026-11-22T{7 + minute // 60:02d}:{minute % 60:02d}:00Z"
+        checkins.append(f"ops-mac-05,Jamf Pro,{stamp},online")
+        if minute < 90:
+            checkins.append(f"ops-mac-05,osquery,{stamp},online")
+    (folder / "console-checkins.csv").write_text("\n".join(checkins) + "\n", encoding="utf-8")
+
+
 SCENARIOS = {
     "mbp-finance-07": edr_unloaded_and_killed,
     "build-mac-02": es_client_flooded,
     "design-mac-11": network_extension_crash_burst,
     "it-mac-03": vendor_upgrade,
+    "ops-mac-05": mixed_sources,
 }
 
 

@@ -52,7 +52,12 @@ def test_examples_exit_one_with_all_scenarios() -> None:
     result = run_cli("scan", str(EXAMPLES), "--format", "jsonl")
     assert result.returncode == 1, result.stderr.decode()
     incidents = [json.loads(line) for line in result.stdout.splitlines()]
-    by_host = {incident["host"]: incident for incident in incidents}
+    by_host = {
+        incident["host"]: incident for incident in incidents if incident["host"] != "ops-mac-05"
+    }
+    mixed = [incident for incident in incidents if incident["host"] == "ops-mac-05"]
+    assert len(mixed) == 2
+    assert all(incident["status"] == "suspicious" for incident in mixed)
     assert set(by_host) == {"mbp-finance-07", "build-mac-02", "design-mac-11", "it-mac-03"}
     assert by_host["it-mac-03"]["status"] == "explained"
     assert by_host["mbp-finance-07"]["actor"]["path"] == "/bin/launchctl"

@@ -385,6 +385,7 @@ _KIND_LABELS = {
     sig.CRASHED: "crashed",
     sig.PROTECTION_WEAKENED: "protection weakened",
     sig.EVENT_FLOOD: "event flood",
+    sig.TELEMETRY_SILENT: "telemetry silent",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,78 @@ def test_silence_inside_the_window_is_explained(tmp_path: Path) -> None:
     result = run(tmp_path, writer, config)
     silent = [i for i in result.incidents if i.signals[0].kind == "telemetry_silent"]
     assert [i.status for i in silent] == ["explained"]
+
+
+def _log_line(stamp: str, process: str, pid: int, message: str) -> str:
+    record = {
+        "timestamp": stamp,
+        "messageType": "Default",
+        "eventType": "logEvent",
+        "processImagePath": process,
+        "processID": pid,
+        "subsystem": "",
+        "category": "",
+        "eventMessage": message,
+        "formatString": "%{public}s",
+    }
+    return json.dumps(record)
+
+
+def test_sleep_explains_a_silent_agent(tmp_path: Path) -> None:
+    powerd = "/System/Library/CoreServices/powerd.bundle/powerd"
+    checkins = ["host,agent,time,status"]
+    for minute in range(0, 240, 10):
+        stamp = f"2026-11-25T{8 + minute // 60:02d}:{minute % 60:02d}:00Z"
+        checkins.append(f"lab-mac-1,Jamf Pro,{stamp},online")
+        if not 60 <= minute < 150:
+            checkins.append(f"lab-mac-1,osquery,{stamp},online")
+    export = tmp_path / "checkins.csv"
+    export.write_text("\n".join(checkins) + "\n")
+    power = tmp_path / "power.ndjson"
+    power.write_text(
+        _log_line(
+            "2026-11-25 08:55:00.000000+0000",
+            powerd,
+            88,
+            "Entering Sleep state due to 'Idle Sleep'",
+        )
+        + "\n"
+        + _log_line(
+            "2026-11-25 10:25:00.000000+0000",
+            powerd,
+            88,
+            "Wake from Deep Idle [CDNVA] : due to UserActivity",
+        )
+        + "\n"
+    )
+    config = Config()
+    result = scan(
+        [str(export), str(power)],
+        host="lab-mac-1",
+        config=config,
+        inventory=build_inventory(config),
+    )
+    silent = [i for i in result.incidents if i.signals[0].kind == "telemetry_silent"]
+    assert [i.status for i in silent] == ["explained"]
+    assert "host asleep" in (silent[0].explanation or "")
+    without_power = scan(
+        [str(export)], host="lab-mac-1", config=config, inventory=build_inventory(config)
+    )
+    assert [i.status for i in without_power.incidents] == ["suspicious"]
+
+
+def test_mass_termination_reads_as_shutdown(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=38)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    helpers = [
+        writer.spawn(f"/usr/libexec/helper{index}", [f"helper{index}"]) for index in range(30)
+    ]
+    writer.advance(60)
+    for helper in helpers:
+        writer.exit(helper, 15)
+    writer.exit(daemon, 15)
+    result = run(tmp_path, writer)
+    assert [i.status for i in result.incidents] == ["explained"]
+    assert "shutting down" in (result.incidents[0].explanation or "")

@@ -115,3 +115,25 @@ def test_future_clock_does_not_silence_others(tmp_path: Path) -> None:
     result = scan([str(capture)], host="live-mac", config=config, inventory=build_inventory(config))
     assert result.incidents == []
     assert result.blind_windows == []
+
+
+def test_type_sequence_gap_without_global_numbers(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-23T09:00:00Z", seed=27)
+    _, worker = busy_host(writer)
+    writer.noise(worker, 5)
+    writer.drop("open", 12)
+    writer.noise(worker, 5)
+    capture = tmp_path / "capture.ndjson"
+    writer.write_to(capture)
+    stripped = []
+    for line in capture.read_text().splitlines():
+        record = json.loads(line)
+        record.pop("global_seq_num", None)
+        stripped.append(json.dumps(record))
+    capture.write_text("\n".join(stripped) + "\n")
+    config = Config()
+    result = scan([str(capture)], host="live-mac", config=config, inventory=build_inventory(config))
+    lost = [w for w in result.blind_windows if w.events_lost is not None]
+    assert [(w.events_lost, w.reason) for w in lost] == [
+        (12, "the Endpoint Security client lost 12 events of type open")
+    ]

@@ -246,6 +246,14 @@ POSITIVE = [
         "client lacks entitlement",
         {},
     ),
+    (
+        "power-sleep",
+        "powerd",
+        None,
+        "Entering Sleep state due to 'Idle Sleep':TCPKeepAlive=active",
+        {},
+    ),
+    ("power-wake", "powerd", None, "Wake from Deep Idle [CDNVA] : due to EC.LidOpen/Lid Open", {}),
 ]
 
 # (pattern id, process, subsystem, message): near misses that must not match that pattern.
@@ -300,6 +308,8 @@ NEGATIVE = [
         None,
         "Event publisher not enabled: openbsm: Publisher disabled via configuration",
     ),
+    ("power-sleep", "Finder", None, "Entering Sleep state due to 'Idle Sleep'"),
+    ("power-wake", "powerd", None, "Wake requests: none scheduled"),
 ]
 
 

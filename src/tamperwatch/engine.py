@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from tamperwatch import signals as sig
 from tamperwatch.config import Config, maintenance_spans
 from tamperwatch.correlate import HostCorrelator
-from tamperwatch.explain import span_from_event
+from tamperwatch.explain import PowerTracker, span_from_event
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Component, Inventory
 from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
@@ -54,6 +54,7 @@ class HostEngine:
         self.inventory = inventory
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
         self.states = StateTracker(inventory, config.approval_grace)
+        self.power = PowerTracker()
         self.correlator.maintenance_windows = [
             window
             for window in maintenance_spans(config)
@@ -70,14 +71,14 @@ class HostEngine:
         for silence in self.liveness.advance(event):
             self._report_silence(silence)
         self.liveness.sequence(event)
-        span = span_from_event(event)
-        if span is not None:
-            self.correlator.spans.append(span)
+        self._power_spans(event)
         self.table.apply(event)
         self.correlator.flood.add(event)
         for signal in self.rules.evaluate(event):
             self.signals += 1
             self.correlator.add(signal)
+        if event.kind == "log" and self.rules.lifecycle:
+            self._power_log(event)
         if event.kind == "state":
             for signal in self.states.evaluate(event):
                 self.signals += 1
@@ -92,6 +93,22 @@ class HostEngine:
         if self.events % PRUNE_EVERY_EVENTS == 0:
             horizon = event.time - PRUNE_AFTER_WINDOWS * self.config.crash_correlation_window
             self.table.prune(horizon)
+
+    def _power_spans(self, event: Event) -> None:
+        span = span_from_event(event)
+        if span is None and event.kind == "exit" and event.status == 15:
+            span = self.power.termination(event.time)
+        if span is not None:
+            self.correlator.spans.append(span)
+
+    def _power_log(self, event: Event) -> None:
+        for match in self.rules.lifecycle:
+            if match.pattern_id == "power-sleep":
+                self.power.sleep(event.time)
+            elif match.pattern_id == "power-wake":
+                span = self.power.wake(event.time)
+                if span is not None:
+                    self.correlator.spans.append(span)
 
     @property
     def blind_windows(self) -> list[BlindWindow]:
@@ -155,6 +172,7 @@ class HostEngine:
             ),
             evidence=[silence.last_evidence, silence.proof_of_host],
             action=False,
+            overdue_at=silence.overdue_at,
         )
         self._silence_signals[component.id] = signal
         self.signals += 1

@@ -54,6 +54,57 @@ class Span:
         return text + ")"
 
 
+# Grace after a wake for components to report again (seconds).
+WAKE_GRACE_SECONDS = 10 * 60
+
+# Processes terminated by SIGTERM within MASS_TERMINATION_SECONDS that mean the whole system is
+# shutting down (launchd sends SIGTERM to every job at shutdown).
+MASS_TERMINATION_PROCESSES = 25
+MASS_TERMINATION_SECONDS = 10.0
+
+
+class PowerTracker:
+    """Turn sleep and wake log lines, and shutdown-like mass terminations, into spans."""
+
+    def __init__(self) -> None:
+        self._asleep_since: float | None = None
+        self._terminations: list[float] = []
+        self._shutdown_reported_at: float | None = None
+
+    def sleep(self, when: float) -> None:
+        if self._asleep_since is None:
+            self._asleep_since = when
+
+    def wake(self, when: float) -> Span | None:
+        start, self._asleep_since = self._asleep_since, None
+        if start is None or when < start:
+            return None
+        return Span(start, when, "host asleep", WAKE_GRACE_SECONDS)
+
+    def termination(self, when: float) -> Span | None:
+        """Count one SIGTERM exit; return a shutdown span when enough come together."""
+        # NOTE: a heuristic: launchd terminates every job at shutdown, but a script that kills
+        # many processes at once looks the same. The threshold keeps that rare.
+        recent = [t for t in self._terminations if when - t <= MASS_TERMINATION_SECONDS]
+        recent.append(when)
+        self._terminations = recent[-MASS_TERMINATION_PROCESSES:]
+        if len(recent) < MASS_TERMINATION_PROCESSES:
+            return None
+        if (
+            self._shutdown_reported_at is not None
+            and when - self._shutdown_reported_at < SHUTDOWN_GRACE_SECONDS
+        ):
+            return None
+        self._shutdown_reported_at = when
+        start = recent[0]
+        return Span(
+            start - MASS_TERMINATION_SECONDS,
+            when,
+            "host shutting down (mass termination of processes)",
+            SHUTDOWN_GRACE_SECONDS,
+        )
+
+
 def span_from_event(event: Event) -> Span | None:
     """Return the explanation span an event opens: a shutdown, a reboot or an OS update."""
     if event.kind != "exec" or event.target is None:

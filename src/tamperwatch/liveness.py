@@ -61,6 +61,8 @@ class Silence:
     detected_at: float
     last_evidence: Evidence
     proof_of_host: Evidence
+    # When the component became overdue: its last sign of life plus its threshold.
+    overdue_at: float = 0.0
     ended_at: float | None = None
     end_evidence: Evidence | None = None
 
@@ -121,6 +123,7 @@ class LivenessTracker:
                     detected_at=now,
                     last_evidence=life.last_evidence,
                     proof_of_host=event.evidence,
+                    overdue_at=life.last_seen + life.threshold,
                 )
                 self._open_silence[component_id] = silence
                 self.silences.append(silence)
@@ -175,10 +178,16 @@ class LivenessTracker:
 
     def sequence(self, event: Event) -> BlindWindow | None:
         """Check the ES sequence numbers of an event; return the blind window of a gap."""
-        if event.global_seq_num is None:
+        # global_seq_num counts every message of the client; without it (some exports drop it),
+        # seq_num counts the messages of one event type.
+        if event.global_seq_num is not None:
+            key = (event.evidence.file, "global")
+            number = event.global_seq_num
+        elif event.seq_num is not None:
+            key = (event.evidence.file, event.kind)
+            number = event.seq_num
+        else:
             return None
-        key = (event.evidence.file, "global")
-        number = event.global_seq_num
         previous = self._sequences.get(key)
         self._sequences[key] = (number, event.time, event.evidence)
         if previous is None:
@@ -196,7 +205,8 @@ class LivenessTracker:
             self.host,
             last_time,
             event.time,
-            f"the Endpoint Security client lost {lost} events",
+            f"the Endpoint Security client lost {lost} events"
+            + ("" if key[1] == "global" else f" of type {key[1]}"),
             events_lost=lost,
             evidence=[last_evidence, event.evidence],
         )

@@ -72,6 +72,8 @@ class RuleEngine:
         self.patterns = patterns
         self.table = table
         self.commands = CommandInterpreter(inventory)
+        # Lifecycle pattern matches (sleep, wake, uninstall confirmations) of the last log event.
+        self.lifecycle: list[LogMatch] = []
 
     def evaluate(self, event: Event) -> list[Signal]:
         kind = event.kind
@@ -394,7 +396,9 @@ class RuleEngine:
 
     def _log(self, event: Event) -> list[Signal]:
         signals: list[Signal] = []
-        for match in self.patterns.match(event):
+        matches = self.patterns.match(event)
+        self.lifecycle = [match for match in matches if match.signal == "lifecycle"]
+        for match in matches:
             produced = self._log_signal(event, match)
             if produced is not None:
                 signals.append(produced)

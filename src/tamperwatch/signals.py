@@ -236,6 +236,9 @@ class Signal:
     target_pid: int | None = None
     # For telemetry_silent: when the component showed life again; infinity while it has not.
     until: float = math.inf
+    # For telemetry_silent: when the component became overdue. A sleep or a window that starts
+    # before this covers the silence, although the last sign of life came before it.
+    overdue_at: float | None = None
 
     def __post_init__(self) -> None:
         if not self.techniques:

@@ -258,3 +258,28 @@ def test_mass_termination_reads_as_shutdown(tmp_path: Path) -> None:
     result = run(tmp_path, writer)
     assert [i.status for i in result.incidents] == ["explained"]
     assert "shutting down" in (result.incidents[0].explanation or "")
+
+
+def test_os_version_change_explains_a_stop(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=39, vendor_shape=True, host="lab-mac-1")
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.advance(120)
+    writer.exit(daemon, 15)
+    writer.advance(600)
+    writer.spawn("/usr/libexec/backupd", ["backupd"])
+    capture = tmp_path / "telemetry.ndjson"
+    writer.write_to(capture)
+    lines = capture.read_text().splitlines()
+    updated = []
+    for index, line in enumerate(lines):
+        record = json.loads(line)
+        if index >= len(lines) - 2:
+            record["host"]["os"] = "Version 26.1 (Build 25B78)"
+        updated.append(json.dumps(record))
+    capture.write_text("\n".join(updated) + "\n")
+    config = Config()
+    result = scan([str(capture)], config=config, inventory=build_inventory(config))
+    assert [i.status for i in result.incidents] == ["explained"]
+    assert "macOS updated from" in (result.incidents[0].explanation or "")

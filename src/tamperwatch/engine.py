@@ -11,7 +11,7 @@ from fnmatch import fnmatchcase
 from tamperwatch import signals as sig
 from tamperwatch.config import Config, maintenance_spans
 from tamperwatch.correlate import HostCorrelator
-from tamperwatch.explain import PowerTracker, span_from_event
+from tamperwatch.explain import OS_UPDATE_GRACE_SECONDS, PowerTracker, Span, span_from_event
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Component, Inventory
 from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
@@ -55,6 +55,7 @@ class HostEngine:
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
         self.states = StateTracker(inventory, config.approval_grace)
         self.power = PowerTracker()
+        self._os_version: tuple[str, float] | None = None
         self.correlator.maintenance_windows = [
             window
             for window in maintenance_spans(config)
@@ -95,11 +96,31 @@ class HostEngine:
             self.table.prune(horizon)
 
     def _power_spans(self, event: Event) -> None:
+        os_version = event.os_version or (event.crash.os_version if event.crash else None)
+        if os_version:
+            self._os_version_change(event.time, os_version)
         span = span_from_event(event)
         if span is None and event.kind == "exit" and event.status == 15:
             span = self.power.termination(event.time)
         if span is not None:
             self.correlator.spans.append(span)
+
+    def _os_version_change(self, when: float, version: str) -> None:
+        """Open an OS update span when the reported OS version changes between two records."""
+        previous = self._os_version
+        self._os_version = (version, when)
+        if previous is None or previous[0] == version:
+            return
+        # The update happened between the two records; a long gap only says it happened late in it.
+        start = max(previous[1], when - OS_UPDATE_GRACE_SECONDS)
+        self.correlator.spans.append(
+            Span(
+                start,
+                when,
+                f"macOS updated from {previous[0]} to {version}",
+                OS_UPDATE_GRACE_SECONDS,
+            )
+        )
 
     def _power_log(self, event: Event) -> None:
         for match in self.rules.lifecycle:

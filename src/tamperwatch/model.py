@@ -59,6 +59,7 @@ class CrashInfo(msgspec.Struct, gc=False):
     team_id: str | None = None
     bug_type: str | None = None
     application_specific: str | None = None
+    os_version: str | None = None
 
 
 class StateInfo(msgspec.Struct, gc=False):
@@ -126,6 +127,8 @@ class Event(msgspec.Struct, gc=False):
     category: str | None = None
     crash: CrashInfo | None = None
     state: StateInfo | None = None
+    # Operating-system version the record names (Jamf's host.os, a crash report's OS version).
+    os_version: str | None = None
     event_type: int | None = None
     seq_num: int | None = None
     global_seq_num: int | None = None

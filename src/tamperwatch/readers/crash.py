@@ -41,6 +41,7 @@ class _IpsHeader(msgspec.Struct):
     app_version: str | None = None
     build_version: str | None = None
     bundle_id: str | None = msgspec.field(default=None, name="bundleID")
+    os_version: str | None = None
 
 
 class _BundleInfo(msgspec.Struct):
@@ -171,6 +172,7 @@ def _report_from_ips(header: _IpsHeader, body: _IpsBody | None, complete: bool) 
     )
     report.crash.version = _version(header.app_version, header.build_version)
     report.crash.bundle_id = header.bundle_id
+    report.crash.os_version = header.os_version
     if body is not None:
         _apply_body(report, body)
     report.crash.process_name = report.process_name
@@ -384,6 +386,7 @@ _TEXT_KEYS = frozenset(
         "Termination Reason",
         "Termination Signal",
         "Terminating Process",
+        "OS Version",
     }
 )
 
@@ -447,6 +450,7 @@ def _report_from_text(text: _TextReport, context: ReadContext) -> _Report:
     crash.process_name = report.process_name
     crash.bundle_id = fields.get("Identifier")
     crash.version = fields.get("Version")
+    crash.os_version = fields.get("OS Version")
 
     exception = _EXCEPTION_TYPE.fullmatch(fields.get("Exception Type", ""))
     if exception is not None:

@@ -196,6 +196,7 @@ class _Payload(msgspec.Struct):
 
 class _HostObject(msgspec.Struct):
     hostname: str | None = None
+    os: str | None = None
 
 
 class _Message(msgspec.Struct):
@@ -441,8 +442,9 @@ class EsloggerReader(Reader):
                 else message.glob_seq_num
             ),
         )
-        if message.host is not None and message.host.hostname:
-            event.host = message.host.hostname
+        if message.host is not None:
+            event.host = message.host.hostname or None
+            event.os_version = message.host.os
         if message.event is not None:
             _fill(event, message.event)
         return event

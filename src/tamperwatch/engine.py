@@ -111,7 +111,8 @@ class HostEngine:
         self._os_version = (version, when)
         if previous is None or previous[0] == version:
             return
-        # The update happened between the two records; a long gap only says it happened late in it.
+        # The update happened between the two records. After a long gap the span covers only
+        # the last part of it, so that days of unrelated incidents are not explained.
         start = max(previous[1], when - OS_UPDATE_GRACE_SECONDS)
         self.correlator.spans.append(
             Span(

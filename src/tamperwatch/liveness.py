@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from tamperwatch.inventory import Component
 from tamperwatch.model import Event, Evidence
 
-# A component without a stated heartbeat is silent after this many of the host's telemetry gap
-# thresholds; with a heartbeat, after this many heartbeat intervals.
+# A component with a stated heartbeat is silent after this many heartbeat intervals without a
+# sign of life. Without one, it is silent after the telemetry gap threshold.
 HEARTBEAT_INTERVALS_BEFORE_SILENT = 2
 
 # A jump of the event time further than this past the watermark is treated as a bad clock, not as
@@ -169,11 +169,6 @@ class LivenessTracker:
         """Ids of the components that showed life on this host."""
         return set(self._life)
 
-    def forget(self, component_id: str) -> None:
-        """Stop expecting signs of life from a component (it was removed on purpose)."""
-        self._life.pop(component_id, None)
-        self._open_silence.pop(component_id, None)
-
     # sequence numbers --------------------------------------------------------------------------
 
     def sequence(self, event: Event) -> BlindWindow | None:
@@ -214,9 +209,9 @@ class LivenessTracker:
         return window
 
     def finish(self) -> None:
-        """Close silences still open when the input ends: they end at the watermark."""
-        # Input ending is not silence: an open silence was detected while the host still
-        # reported, and stays open; its blind window runs to the last event of the host.
+        """Close the blind windows of silences still open when the input ends."""
+        # Input ending is not silence. A silence still open here was detected while the host
+        # reported, so its blind window runs to the last event of the host.
         for component_id, silence in self._open_silence.items():
             if self.watermark is not None:
                 self.blind_windows.append(

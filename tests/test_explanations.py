@@ -144,6 +144,14 @@ def test_os_update_explains_a_restart(tmp_path: Path) -> None:
             "invalid time",
         ),
         (
+            "  - {start: 2026-02-30T22:00:00Z, end: 2026-03-01T09:00:00Z, reason: x, author: kim}\n",
+            "invalid time",
+        ),
+        (
+            "  - {start: '2026-02-30T22:00:00Z', end: 2026-03-01T09:00:00Z, reason: x, author: kim}\n",
+            "invalid time",
+        ),
+        (
             "  - {start: 2026-11-25T09:00:00Z, end: 2026-11-25T10:00:00Z, reason: x, author: kim, components: [nope]}\n",
             "unknown component id",
         ),

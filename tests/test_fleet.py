@@ -48,3 +48,24 @@ def test_same_silence_on_many_hosts_is_one_fleet_incident(tmp_path: Path) -> Non
     assert incident.status == "explained"
     assert "6 of 10 hosts" in incident.title
     assert len(incident.signals) == 6
+
+
+def test_ambiguous_console_name_is_warned_and_can_be_mapped(tmp_path: Path) -> None:
+    export_file = tmp_path / "checkins.csv"
+    export_file.write_text(
+        "host,agent,time,status\n"
+        "mac-01,Santa,2026-11-26T09:00:00Z,online\n"
+        "mac-01,Santa,2026-11-26T09:10:00Z,sensor disabled\n"
+    )
+    result = run(export_file)
+    assert any("'Santa', which fits no single component" in w for w in result.warnings)
+    config_path = tmp_path / "tw.yaml"
+    config_path.write_text(
+        "checkins:\n  unhealthy_status: [sensor disabled]\n  component_names: {Santa: santa-nps}\n"
+    )
+    from tamperwatch.config import load_config
+
+    config = load_config(config_path)
+    mapped = scan([str(export_file)], config=config, inventory=build_inventory(config))
+    assert [i.components[0].id for i in mapped.incidents] == ["santa-nps"]
+    assert not [w for w in mapped.warnings if "fits no single component" in w]

@@ -172,3 +172,43 @@ def test_upgrade_residue_beside_successor_is_fine(tmp_path: Path) -> None:
         )
     )
     assert run(sysext).incidents == []
+
+
+def test_stuck_approval_after_os_update_stays_suspicious(tmp_path: Path) -> None:
+    from tamperwatch.synth import EsWriter
+
+    writer = EsWriter("2026-11-24T09:50:00Z", seed=40)
+    writer.spawn("/usr/sbin/softwareupdate", ["softwareupdate", "--install", "--all", "--restart"])
+    updates = tmp_path / "es.ndjson"
+    writer.write_to(updates)
+    waiting = row(True, False, "2026.9", "activated waiting for user")
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", waiting)
+        + sysext_snapshot("2026-11-24T11:00:00Z", waiting)
+        + sysext_snapshot("2026-11-25T10:00:00Z", waiting)
+    )
+    result = run(updates, sysext)
+    assert [i.status for i in result.incidents] == ["suspicious"]
+
+
+def test_removal_is_dated_at_the_first_snapshot_without_it(tmp_path: Path) -> None:
+    lulu = "\t".join(
+        [
+            "*",
+            "*",
+            "VBG97UB4TA",
+            "com.objective-see.lulu.extension (4.1.0/4.1.0)",
+            "LuLu",
+            "[activated enabled]",
+        ]
+    )
+    santa = row(True, True, "2026.8", "activated enabled")
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", santa, lulu)
+        + sysext_snapshot("2026-11-24T11:00:00Z", santa)
+        + sysext_snapshot("2026-11-24T12:00:00Z", santa)
+    )
+    result = run(sysext)
+    assert result.incidents[0].first_seen == "2026-11-24T11:00:00.000000Z"

@@ -45,7 +45,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -87,7 +86,13 @@ _KEYS: Final = (
     "fleet_outage_min_hosts",
 )
 
-_CHECKIN_KEYS: Final = ("columns", "healthy_status", "unhealthy_status", "timezone")
+_CHECKIN_KEYS: Final = (
+    "columns",
+    "healthy_status",
+    "unhealthy_status",
+    "timezone",
+    "component_names",
+)
 _CHECKIN_COLUMN_ROLES: Final = ("host", "component", "time", "status")
 
 
@@ -199,6 +204,20 @@ class _Locator:
         return line
 
 
+class _TextTimesLoader(yaml.SafeLoader):
+    """The safe loader, except that timestamps stay text.
+
+    PyYAML turns an unquoted ``2026-02-30T22:00:00Z`` into a datetime and raises a bare
+    ValueError for impossible dates; as text, the value gets a located configuration error.
+    """
+
+
+_TextTimesLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _check_duplicate_keys(node: yaml.Node, file: str, path: tuple[str | int, ...] = ()) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -236,8 +255,9 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"cannot read configuration file: {error}", file) from None
 
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_TextTimesLoader)
+        # A SafeLoader subclass: no arbitrary objects are constructed.
+        data = yaml.load(text, Loader=_TextTimesLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -289,6 +309,14 @@ class _ConfigBuilder:
             settings["extension_list"] = self.extension_list(data["extension_list"], inventory)
         if data.get("checkins") is not None:
             settings["checkins"] = self.checkins(data["checkins"])
+            for name, component_id in settings["checkins"].get("component_names", {}).items():
+                if inventory.get(component_id) is None:
+                    raise self.error(
+                        f"unknown component id {component_id!r}",
+                        "checkins",
+                        "component_names",
+                        name,
+                    )
         if data.get("maintenance_windows") is not None:
             settings["maintenance_windows"] = self.maintenance_windows(
                 data["maintenance_windows"], inventory
@@ -413,9 +441,6 @@ class _ConfigBuilder:
         return tuple(windows)
 
     def timestamp(self, value: Any, *path: str | int) -> float:
-        if isinstance(value, datetime):
-            moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-            return moment.timestamp()
         parsed = parse_rfc3339(str(value)) if isinstance(value, str) else None
         if parsed is None:
             raise self.error(
@@ -453,7 +478,22 @@ class _ConfigBuilder:
                 )
         if value.get("timezone") is not None:
             options["timezone"] = self.timezone(value["timezone"])
+        if value.get("component_names") is not None:
+            options["component_names"] = self.component_names(value["component_names"])
         return options
+
+    def component_names(self, value: Any) -> dict[str, str]:
+        path = ("checkins", "component_names")
+        if not isinstance(value, Mapping):
+            raise self.error(
+                "invalid value: expected a mapping of console names to component ids", *path
+            )
+        names: dict[str, str] = {}
+        for name, component_id in value.items():
+            if not isinstance(component_id, str) or not component_id.strip():
+                raise self.error(f"invalid component id {component_id!r}", *path, str(name))
+            names[str(name).strip().casefold()] = component_id.strip()
+        return names
 
     def checkin_columns(self, value: Any) -> dict[str, str]:
         path = ("checkins", "columns")

@@ -291,6 +291,8 @@ class HostCorrelator:
         An approved maintenance window covers actions by anyone. A shutdown or an OS update
         seen in the telemetry only covers incidents without an untrusted action in them.
         """
+        if any(s.persistent for s in signals):
+            return None
         first = min(s.overdue_at if s.overdue_at is not None else s.time for s in signals)
         last = max(s.until if s.kind == sig.TELEMETRY_SILENT else s.time for s in signals)
         component_ids = sorted({s.component.id for s in signals if s.component is not None})

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 PRUNE_AFTER_WINDOWS = 4
 PRUNE_EVERY_EVENTS = 50_000
 
+# Distinct unknown console names kept per host for the warning.
+MAX_UNKNOWN_NAMES = 100
+
 # Process images whose component is remembered; the memo is cleared when full.
 MAX_IMAGE_COMPONENTS = 200_000
 
@@ -53,7 +56,11 @@ class HostEngine:
         )
         self.inventory = inventory
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
-        self.states = StateTracker(inventory, config.approval_grace)
+        self.states = StateTracker(inventory, config.approval_grace, self.component_named)
+        checkins = config.checkins or {}
+        self._names: dict[str, str] = dict(checkins.get("component_names", {}))
+        # Console names that fit no component, or several, with the count of their records.
+        self.unknown_names: dict[str, int] = {}
         self.power = PowerTracker()
         self._os_version: tuple[str, float] | None = None
         self.correlator.maintenance_windows = [
@@ -84,7 +91,7 @@ class HostEngine:
             for signal in self.states.evaluate(event):
                 self.signals += 1
                 self.correlator.add(signal)
-        component = self._alive_component(event)
+        component = None if self.liveness.rejected else self._alive_component(event)
         if component is not None:
             ended = self.liveness.alive(
                 component, event.time, event.evidence, self.config.telemetry_gap_threshold
@@ -178,8 +185,20 @@ class HostEngine:
         if subject == "process":
             return self.inventory.match_process(state.path, state.name)
         if subject in ("agent_health", "checkin") and state.healthy is not False:
-            return self.inventory.match_product_name(state.name)
+            return self.component_named(state.name)
         return None
+
+    def component_named(self, name: str) -> Component | None:
+        """Return the component a console or health record names, from the configuration first."""
+        configured = self._names.get(name.strip().casefold())
+        found = (
+            self.inventory.get(configured)
+            if configured
+            else self.inventory.match_product_name(name)
+        )
+        if found is None and name.strip() and len(self.unknown_names) < MAX_UNKNOWN_NAMES:
+            self.unknown_names[name] = self.unknown_names.get(name, 0) + 1
+        return found
 
     def _report_silence(self, silence: Silence) -> None:
         component = silence.component
@@ -214,12 +233,20 @@ class HostEngine:
             signal.evidence.append(silence.end_evidence)
 
     def finish(self) -> list[Incident]:
+        if self.liveness.watermark is not None:
+            for component_id, signal in self._silence_signals.items():
+                minutes = (self.liveness.watermark - signal.time) / 60
+                product = signal.component.product if signal.component else component_id
+                signal.summary = (
+                    f"{product} showed no sign of life for {minutes:.0f} min, until the input "
+                    "ended, while the host kept reporting"
+                )
         self.liveness.finish()
-        for signal in self.states.finish(self.liveness.watermark):
+        for signal in self.states.finish():
             self.signals += 1
             self.correlator.add(signal)
         incidents = self.correlator.finish()
-        log.debug(
+        log.info(
             "host %s: %d events, %d signals, %d incidents",
             self.host,
             self.events,

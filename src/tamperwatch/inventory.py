@@ -117,6 +117,8 @@ def format_key_path(path: Sequence[str | int]) -> str:
 # --- records --------------------------------------------------------------------------------
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
 # Entries kept by each lookup cache of an inventory.
 LOOKUP_CACHE_ENTRIES = 65_536
 
@@ -733,11 +735,13 @@ class Inventory:
         return None
 
     def match_product_name(self, text: str) -> Component | None:
-        """Return the component a console or health record names in free text.
+        """Return the component a console or health record names in free text, if only one fits.
 
         Management consoles name agents in their own words ("CrowdStrike Falcon Sensor",
-        "osquery", "falcond"). Tried in turn: the component id, a process name, the product name
-        contained in the text, and the text contained in the product name (5 characters or more).
+        "osquery", "falcond"). Tried in turn: the component id, a process name, then the words
+        of the text against the words of each product name. A product fits when all its words
+        are in the text, or all the text's words are in the product name. Several fits that
+        cannot be told apart ("Santa" names two products) return ``None``.
         """
         wanted = text.strip().casefold()
         if not wanted:
@@ -747,14 +751,23 @@ class Inventory:
         by_name = self._process_names.get(wanted)
         if by_name:
             return by_name[0]
+        words = set(_WORD.findall(wanted))
+        if not words:
+            return None
+        contained: list[Component] = []
+        containing: list[Component] = []
         for component in self.components:
-            if component.product.casefold() in wanted:
-                return component
-        if len(wanted) >= 5:
-            for component in self.components:
-                if wanted in component.product.casefold():
-                    return component
-        return None
+            product_words = set(_WORD.findall(component.product.casefold()))
+            if product_words and product_words <= words:
+                contained.append(component)
+            elif words <= product_words:
+                containing.append(component)
+        if contained:
+            # The most specific product named in full wins ("Jamf Protect" over "Jamf").
+            best = max(len(_WORD.findall(c.product.casefold())) for c in contained)
+            top = [c for c in contained if len(_WORD.findall(c.product.casefold())) == best]
+            return top[0] if len(top) == 1 else None
+        return containing[0] if len(containing) == 1 else None
 
     def match_name_pattern(self, pattern: str, exact: bool) -> list[Component]:
         """Return the components whose processes a ``killall`` or ``pkill`` operand names.

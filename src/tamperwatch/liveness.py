@@ -82,13 +82,18 @@ class LivenessTracker:
         # (file, sequence kind) -> last sequence number and the evidence of its record.
         self._sequences: dict[tuple[str, str], tuple[int, float, Evidence]] = {}
         self.clock_jumps = 0
+        # Whether the last event given to advance() was set aside as a bad clock.
+        self.rejected = False
 
     # time --------------------------------------------------------------------------------------
 
     def advance(self, event: Event) -> list[Silence]:
         """Move the watermark with one event and return the components found silent by it."""
         when = event.time
-        if self.watermark is not None and when > self.watermark + MAX_CLOCK_JUMP_SECONDS:
+        self.rejected = (
+            self.watermark is not None and when > self.watermark + MAX_CLOCK_JUMP_SECONDS
+        )
+        if self.rejected:
             self.clock_jumps += 1
             return []
         previous = self._last_event

@@ -416,9 +416,9 @@ class RuleEngine:
         if component is None:
             return None
         text = (event.message or "")[:300]
-        summary = (
-            f"{posixpath.basename(event.process.path or '') if event.process else 'log'}: {text}"
-        )
+        process = event.process
+        source = (posixpath.basename(process.path or "") or process.name) if process else None
+        summary = f"{source or 'log'}: {text}"
         if not match.verified:
             summary += " (unverified message pattern)"
         actor: Actor | None = None

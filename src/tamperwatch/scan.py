@@ -162,16 +162,31 @@ def scan(
         stats = FileStats(file=item.path)
         files.append(stats)
         fixed_host = item.host or host
+        record_hosts: set[str] = set()
         for event in _read_file(item, stats, stdin, fixed_host, readers, options):
             if fixed_host is not None:
                 event.host = fixed_host
             elif event.host is None:
                 event.host = UNKNOWN_HOST
                 hostless[item.path] = hostless.get(item.path, 0) + 1
+            elif len(record_hosts) < 2:
+                record_hosts.add(event.host)
             events.setdefault(event.host, []).append(event)
-        stats.host = fixed_host
+        if fixed_host is not None:
+            stats.host = fixed_host
+        elif record_hosts:
+            stats.host = (
+                record_hosts.pop() if len(record_hosts) == 1 else "(several, from the records)"
+            )
+        log.info(
+            "%s: %s, %d records read, %d used",
+            item.path,
+            stats.format or stats.unrecognised or stats.error,
+            stats.read,
+            stats.used,
+        )
     warnings = notices + [
-        f"{path}: {count} records carry no host name; they are scanned as {UNKNOWN_HOST}. "
+        f"{path}: {count} record(s) carry no host name; they are scanned as {UNKNOWN_HOST}. "
         "Pass --host NAME, or lay the files out as one folder per host."
         for path, count in hostless.items()
     ]
@@ -189,6 +204,17 @@ def scan(
         per_host[host_name] = len(host_events)
         incidents.extend(engine.finish())
         blind_windows.extend(engine.blind_windows)
+        for name, count in sorted(engine.unknown_names.items()):
+            warnings.append(
+                f"host {host_name}: {count} check-in or health records name {name!r}, which fits no "
+                "single component; map it with checkins.component_names in the configuration"
+            )
+        if engine.liveness.clock_jumps:
+            warnings.append(
+                f"host {host_name}: {engine.liveness.clock_jumps} records are dated more than a week "
+                "after the host's other records (a wrong clock?); they were not used for silence "
+                "and blind windows"
+            )
         for component_id in engine.liveness.components_seen:
             reporting_hosts.setdefault(component_id, set()).add(host_name)
     incidents = fold_fleet_outages(

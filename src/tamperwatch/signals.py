@@ -239,6 +239,9 @@ class Signal:
     # For telemetry_silent: when the component became overdue. A sleep or a window that starts
     # before this covers the silence, although the last sign of life came before it.
     overdue_at: float | None = None
+    # A state that has lasted past its grace (a stuck approval, a job that cannot start). No
+    # shutdown, update or window explains it: they explain an onset, not a lasting state.
+    persistent: bool = False
 
     def __post_init__(self) -> None:
         if not self.techniques:

@@ -8,6 +8,7 @@ later snapshot was removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tamperwatch import signals as sig
@@ -54,9 +55,13 @@ class StateTracker:
 
     inventory: Inventory
     approval_grace: float
+    # Component of a name that a console or health record uses (see HostEngine).
+    name_resolver: Callable[[str], Component | None] | None = None
     # Keyed by (bundle id, version): an upgrade lists two versions of one bundle side by side.
     _extensions: dict[tuple[str, str], _Extension] = field(default_factory=dict)
     _snapshot: str | None = None
+    _snapshot_time: float | None = None
+    _snapshot_evidence: Evidence | None = None
     _snapshot_rows: set[str] = field(default_factory=set)
     _snapshot_enabled: set[str] = field(default_factory=set)
     _pending_residue: list[tuple[Event, Component, StateInfo]] = field(default_factory=list)
@@ -80,10 +85,9 @@ class StateTracker:
             return self._unhealthy(event, state)
         return []
 
-    def finish(self, when: float | None) -> list[Signal]:
-        """Judge the last snapshot and the extensions still waiting when the input ends."""
-        signals = self._close_snapshot(when) if when is not None else []
-        return signals
+    def finish(self) -> list[Signal]:
+        """Judge the last snapshot when the input ends."""
+        return self._close_snapshot() if self._snapshot is not None else []
 
     # system extensions -------------------------------------------------------------------------
 
@@ -116,6 +120,7 @@ class StateTracker:
                         component,
                         f"system extension {state.name} ({state.version or '?'}) still waits for "
                         f"user approval after {waited / 60:.0f} min",
+                        persistent=True,
                     )
                 )
             return signals
@@ -141,13 +146,17 @@ class StateTracker:
     def _follow_snapshot(self, event: Event, snapshot: str | None) -> list[Signal]:
         if snapshot is None or snapshot == self._snapshot:
             return []
-        signals = self._close_snapshot(event.time, event) if self._snapshot is not None else []
+        signals = self._close_snapshot() if self._snapshot is not None else []
         self._snapshot = snapshot
+        self._snapshot_time = event.time
+        self._snapshot_evidence = event.evidence
         self._snapshot_rows = set()
         self._snapshot_enabled = set()
         return signals
 
-    def _close_snapshot(self, when: float, event: Event | None = None) -> list[Signal]:
+    def _close_snapshot(self) -> list[Signal]:
+        """Compare the snapshot that just ended with the one before it."""
+        when = self._snapshot_time if self._snapshot_time is not None else 0.0
         signals: list[Signal] = []
         for residue_event, component, state in self._pending_residue:
             if state.name not in self._snapshot_enabled:
@@ -162,7 +171,10 @@ class StateTracker:
                 tracked = versions[-1] if versions else None
                 if tracked is None or tracked.evidence is None:
                     continue
-                evidence = [tracked.evidence] + ([event.evidence] if event is not None else [])
+                # The last row that listed it, and the first row of the snapshot without it.
+                evidence = [tracked.evidence]
+                if self._snapshot_evidence is not None:
+                    evidence.append(self._snapshot_evidence)
                 signals.append(
                     Signal(
                         sig.EXTENSION_STATE_CHANGED,
@@ -225,6 +237,7 @@ class StateTracker:
                     sig.EXTENSION_STATE_CHANGED,
                     component,
                     f"launchd job {label} cannot start: spawn scheduled after {state.runs} runs{reason}",
+                    persistent=True,
                 )
             )
         if state.pid is None and state.state in ("not running", "spawn scheduled"):
@@ -258,6 +271,7 @@ class StateTracker:
                     f"{label} is not running",
                     evidence,
                     action=False,
+                    persistent=True,
                 )
             ]
         return []
@@ -286,12 +300,23 @@ class StateTracker:
         return []
 
     def _unhealthy(self, event: Event, state: StateInfo) -> list[Signal]:
-        component = self.inventory.match_product_name(state.name)
+        resolve = self.name_resolver or self.inventory.match_product_name
+        component = resolve(state.name)
         if component is None:
             return []
         summary = f"management console reports {state.name} as {state.state or 'unhealthy'}"
         return [self._signal(event, sig.PROTECTION_WEAKENED, component, summary)]
 
     @staticmethod
-    def _signal(event: Event, kind: str, component: Component, summary: str) -> Signal:
-        return Signal(kind, event.time, component, summary, [event.evidence], action=False)
+    def _signal(
+        event: Event, kind: str, component: Component, summary: str, *, persistent: bool = False
+    ) -> Signal:
+        return Signal(
+            kind,
+            event.time,
+            component,
+            summary,
+            [event.evidence],
+            action=False,
+            persistent=persistent,
+        )

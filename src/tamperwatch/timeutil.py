@@ -21,21 +21,18 @@ def _minute_epoch(prefix: str) -> int | None:
     if cached is not None:
         return cached
     try:
-        value = calendar.timegm(
-            (
-                int(prefix[0:4]),
-                int(prefix[5:7]),
-                int(prefix[8:10]),
-                int(prefix[11:13]),
-                int(prefix[14:16]),
-                0,
-                0,
-                0,
-                0,
-            )
+        # datetime rejects impossible dates (February 30th) that calendar.timegm would roll over.
+        moment = datetime(
+            int(prefix[0:4]),
+            int(prefix[5:7]),
+            int(prefix[8:10]),
+            int(prefix[11:13]),
+            int(prefix[14:16]),
+            tzinfo=UTC,
         )
     except ValueError:
         return None
+    value = calendar.timegm(moment.utctimetuple())
     if len(_MINUTE_CACHE) >= _MINUTE_CACHE_MAX_ENTRIES:
         _MINUTE_CACHE.clear()
     _MINUTE_CACHE[prefix] = value

@@ -212,3 +212,23 @@ def test_removal_is_dated_at_the_first_snapshot_without_it(tmp_path: Path) -> No
     )
     result = run(sysext)
     assert result.incidents[0].first_seen == "2026-11-24T11:00:00.000000Z"
+
+
+def test_uncatalogued_extension_that_cannot_start(tmp_path: Path) -> None:
+    printed = tmp_path / "launchctl-print.txt"
+    printed.write_text(
+        "# time: 2026-11-24T10:00:00Z\n"
+        "system/ABCDE12345.com.example.guard.extension = {\n"
+        "\tactive count = 0\n"
+        "\tpath = (submitted by smd[532])\n"
+        "\ttype = Submitted\n"
+        "\tstate = spawn scheduled\n"
+        "\truns = 57\n"
+        "\tlast exit code = 1\n"
+        "\tlast exit reason = OS_REASON_EXEC\n"
+        "}\n"
+    )
+    result = run(printed)
+    assert [i.components[0].id for i in result.suspicious] == [
+        "system-extension:com.example.guard.extension"
+    ]

@@ -40,6 +40,27 @@ UNINSTALL_ON_REBOOT = "terminated_waiting_to_uninstall_on_reboot"
 SPAWN_LOOP_RUNS = 10
 
 
+def _uncatalogued_extension_job(state: StateInfo) -> Component | None:
+    """Describe the system extension behind a launchd job the catalog does not list.
+
+    launchd runs a system extension as ``TEAMID.bundle.id``, submitted by smd; such a job that
+    cannot start is an impairment whoever made the extension.
+    """
+    team, _, bundle = state.name.partition(".")
+    submitted = "submitted by smd" in (state.detail or "") + (state.path or "")
+    if not (submitted and len(team) == 10 and team.isalnum() and team.isupper() and bundle):
+        return None
+    return Component(
+        id=f"system-extension:{bundle}",
+        product=f"{bundle} (system extension not in the catalog)",
+        vendor=f"team {team}",
+        category="system-extension",
+        team_ids=(team,),
+        system_extensions=(bundle,),
+        launchd_labels=(state.name,),
+    )
+
+
 @dataclass
 class _Extension:
     component: Component
@@ -192,7 +213,7 @@ class StateTracker:
     # launchd jobs ------------------------------------------------------------------------------
 
     def _job(self, event: Event, state: StateInfo) -> list[Signal]:
-        component = self.inventory.match_label(state.name)
+        component = self.inventory.match_label(state.name) or _uncatalogued_extension_job(state)
         if component is None:
             return []
         signals: list[Signal] = []

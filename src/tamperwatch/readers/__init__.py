@@ -42,6 +42,11 @@ _KNOWN_UNSUPPORTED: tuple[tuple[re.Pattern[bytes], str], ...] = (
         "Elastic Common Schema documents are not read by this version",
     ),
     (
+        re.compile(rb"\A\s*\[\s*\{"),
+        "a JSON array, read by this version only from log show --style json; write other "
+        "records as JSON lines, one object per line",
+    ),
+    (
         re.compile(rb"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ \S+\[\d+\]", re.M),
         "syslog-style lines carry no year and are not read by this version",
     ),

@@ -5,6 +5,7 @@ The file is YAML, loaded with the safe loader. Every key is optional::
     crash_correlation_window: 5m     # seconds, or text such as 90s, 5m, 2h, 1h30m
     telemetry_gap_threshold: 1h      # silence of a component (without a heartbeat) or a host
     approval_grace: 20m              # an extension waiting for approval past this is impaired
+    event_source_gap_threshold: 15m  # an agent's event table silent this long while it reports
     fleet_outage_share: 0.3          # share of a component's hosts silent at once for a fleet outage
     fleet_outage_min_hosts: 5        # and at least this many hosts
     crash_burst_threshold: 3
@@ -75,6 +76,7 @@ _KEYS: Final = (
     "crash_correlation_window",
     "telemetry_gap_threshold",
     "approval_grace",
+    "event_source_gap_threshold",
     "crash_burst_threshold",
     "flood_event_threshold",
     "extension_list",
@@ -130,6 +132,9 @@ class Config(msgspec.Struct):
     # Seconds a system extension may wait for user approval, or sit beside its upgraded
     # successor, before that state is an impairment.
     approval_grace: float = 1200.0
+    # Seconds without a record from an event source of an agent that still reports its health
+    # (osquery's es_process_events while osquery_info keeps arriving) before the source is silent.
+    event_source_gap_threshold: float = 900.0
     # Component ids to monitor; empty means every component of the inventory.
     extension_list: tuple[str, ...] = ()
     # User component entries in catalog schema, applied over the catalog.
@@ -287,7 +292,12 @@ class _ConfigBuilder:
             if key not in _KEYS:
                 raise self.error(f"unknown key; expected one of: {', '.join(_KEYS)}", str(key))
         settings: dict[str, Any] = {}
-        for key in ("crash_correlation_window", "telemetry_gap_threshold", "approval_grace"):
+        for key in (
+            "crash_correlation_window",
+            "telemetry_gap_threshold",
+            "approval_grace",
+            "event_source_gap_threshold",
+        ):
             if key in data:
                 settings[key] = self.duration(key, data[key])
         if "fleet_outage_share" in data:

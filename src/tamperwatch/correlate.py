@@ -185,9 +185,9 @@ class HostCorrelator:
         for incident in self._open:
             if signal.time - incident.last > self.window:
                 continue
-            same_component = (
-                signal.component is not None and signal.component.id in incident.components
-            )
+            same_component = signal.component is not None and _family(signal.component.id) in {
+                _family(component_id) for component_id in incident.components
+            }
             same_group = signal.actor is not None and signal.actor.group in incident.groups
             if (same_component or same_group) and (best is None or incident.last >= best.last):
                 best = incident
@@ -345,7 +345,7 @@ class HostCorrelator:
             and any(s.action for s in signals)
         ):
             score += 1
-        if len(components) >= 2:
+        if len({_family(c.id) for c in components}) >= 2:
             score += 1
         if actor is not None and actor.masquerade:
             score += 1
@@ -410,6 +410,11 @@ def _same_observation(incident: _Open, signal: Signal) -> Signal | None:
         ):
             return earlier
     return None
+
+
+def _family(component_id: str) -> str:
+    """Return the component a part belongs to: ``osquery/es_process_events`` is ``osquery``."""
+    return component_id.partition("/")[0]
 
 
 def _incident_id(host: str, first: Signal) -> str:

@@ -29,6 +29,15 @@ log = logging.getLogger(__name__)
 PRUNE_AFTER_WINDOWS = 4
 PRUNE_EVERY_EVENTS = 50_000
 
+# osquery's es_process_events table as a source of its own: osqueryd can keep answering its
+# health queries while this table stays empty (its audit or ES publisher died).
+OSQUERY_PROCESS_EVENTS = Component(
+    id="osquery/es_process_events",
+    product="osquery process events (es_process_events)",
+    vendor="osquery",
+    category="telemetry-source",
+)
+
 # Distinct unknown console names kept per host for the warning.
 MAX_UNKNOWN_NAMES = 100
 
@@ -91,10 +100,23 @@ class HostEngine:
             for signal in self.states.evaluate(event):
                 self.signals += 1
                 self.correlator.add(signal)
-        component = None if self.liveness.rejected else self._alive_component(event)
+        if self.liveness.rejected:
+            return
+        component = self._alive_component(event)
         if component is not None:
             ended = self.liveness.alive(
                 component, event.time, event.evidence, self.config.telemetry_gap_threshold
+            )
+            if ended is not None:
+                self._end_silence(ended)
+        if event.evidence.source == "osquery" and event.kind in ("exec", "fork", "exit"):
+            # The row proves osquery's Endpoint Security publisher alive, whatever process it
+            # describes.
+            ended = self.liveness.alive(
+                OSQUERY_PROCESS_EVENTS,
+                event.time,
+                event.evidence,
+                self.config.event_source_gap_threshold,
             )
             if ended is not None:
                 self._end_silence(ended)

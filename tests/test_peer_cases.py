@@ -10,6 +10,7 @@ The case file is not part of this project; ``TAMPERWATCH_PEER_CASES`` points at 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -33,11 +34,6 @@ pytestmark = pytest.mark.skipif(
 # Cases whose evidence is not in the formats the scan reads (osquery tables, heartbeats) or
 # that describe malware behaviour without a command line to replay.
 NOT_REPLAYABLE = {
-    "PANTHER-alf-disabled": "needs osquery alf rows",
-    "PANTHER-alf-enabled": "needs osquery alf rows",
-    "PANTHER-autoupdate-off": "needs osquery preferences rows",
-    "PANTHER-autoupdate-on": "needs osquery preferences rows",
-    "FLEET-gatekeeper-off": "needs osquery gatekeeper rows",
     "CTI-Proton-kill": "threat-report prose without a command line",
     "CTI-Proton-logs": "threat-report prose without a command line",
     "CTI-Bundlore": "threat-report prose without a command line",
@@ -321,6 +317,34 @@ def _replay_heartbeat_case(tmp_path: Path) -> ScanResult:
     return scan([str(export)], config=config, inventory=build_inventory(config))
 
 
+# Cases given as one osquery row: the columns of that row.
+OSQUERY_ROWS: dict[str, dict[str, str]] = {
+    "PANTHER-alf-disabled": {"global_state": "0", "stealth_enabled": "0", "logging_enabled": "0", "firewall_unload": "0"},
+    "PANTHER-alf-enabled": {"global_state": "1", "stealth_enabled": "1", "logging_enabled": "1", "firewall_unload": "0"},
+    "PANTHER-autoupdate-off": {"domain": "com.apple.SoftwareUpdate", "key": "AutomaticCheckEnabled", "value": "false", "forced": "0", "username": ""},
+    "PANTHER-autoupdate-on": {"domain": "com.apple.SoftwareUpdate", "key": "AutomaticCheckEnabled", "value": "true", "forced": "0", "username": ""},
+    "FLEET-gatekeeper-off": {"assessments_enabled": "0", "dev_id_enabled": "1", "version": "5.0", "opaque_version": "5.0"},
+}  # fmt: skip
+
+
+def _replay_osquery_case(case_id: str, tmp_path: Path) -> ScanResult:
+    line = {
+        "name": "pack_security_settings",
+        "hostIdentifier": "case-host",
+        "calendarTime": "Fri Nov 20 10:00:00 2026 UTC",
+        "unixTime": "1795168800",
+        "epoch": "0",
+        "counter": "0",
+        "decorations": {"hostname": "case-host"},
+        "columns": OSQUERY_ROWS[case_id],
+        "action": "added",
+    }
+    results = tmp_path / "osqueryd.results.log"
+    results.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    config = Config()
+    return scan([str(results)], config=config, inventory=build_inventory(config))
+
+
 def _case_ids() -> list[str]:
     return [case["id"] for case in CASES]
 
@@ -334,6 +358,8 @@ def test_peer_case(case: dict[str, Any], tmp_path: Path) -> None:
         result = _replay_crash_case(tmp_path)
     elif case_id == "OSQUERY-heartbeat-loss":
         result = _replay_heartbeat_case(tmp_path)
+    elif case_id in OSQUERY_ROWS:
+        result = _replay_osquery_case(case_id, tmp_path)
     elif case.get("commands"):
         result = _replay_commands(case, tmp_path)
     elif case_id in EVENT_REPLAYS:
@@ -358,6 +384,7 @@ def test_every_case_is_covered() -> None:
         if not c.get("commands")
         and c["id"] not in EVENT_REPLAYS
         and c["id"] not in ("JP-crash-sec", "OSQUERY-heartbeat-loss")
+        and c["id"] not in OSQUERY_ROWS
     ]
     assert not uncovered
     assert len(replayable) >= 100

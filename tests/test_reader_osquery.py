@@ -722,3 +722,16 @@ def test_real_osquery_results() -> None:
         assert stats.read == stats.used, path.name
         if "mounts" in path.name:
             assert stats.notes[UNRECOGNISED_QUERY_NOTE] >= 1, path.name
+
+
+@pytest.mark.parametrize(
+    ("columns", "table"),
+    [
+        ({"global_state", "stealth_enabled", "logging_enabled"}, "alf"),
+        ({"assessments_enabled", "dev_id_enabled"}, "gatekeeper"),
+        ({"config_flag", "enabled", "enabled_nvram"}, "sip_config"),
+        ({"domain", "key", "value", "forced"}, "preferences"),
+    ],
+)
+def test_settings_tables_are_recognised(columns: set[str], table: str) -> None:
+    assert table_of(columns) == table

@@ -35,6 +35,24 @@ WAITING_FOR_USER = "activated_waiting_for_user"
 ENABLED = "activated_enabled"
 UNINSTALL_ON_REBOOT = "terminated_waiting_to_uninstall_on_reboot"
 
+_FALSE = frozenset({"0", "false", "no"})
+
+# Security settings read from osquery tables: setting name -> (component id, signal kind, values
+# that mean off, what that means).
+_SETTING_RULES: dict[str, tuple[str, str, frozenset[str], str]] = {
+    "alf.global_state": ("application-firewall", sig.FILTER_DISABLED, frozenset({"0"}), "application firewall off"),
+    "alf.firewall_unload": ("application-firewall", sig.FILTER_DISABLED, frozenset({"1"}), "application firewall unloaded"),
+    "gatekeeper.assessments_enabled": ("gatekeeper", sig.PROTECTION_WEAKENED, frozenset({"0"}), "Gatekeeper assessments off"),
+    "sip_config.sip": ("sip", sig.PROTECTION_WEAKENED, frozenset({"0"}), "System Integrity Protection off"),
+    "com.apple.alf globalstate": ("application-firewall", sig.FILTER_DISABLED, frozenset({"0"}), "application firewall off"),
+    "/Library/Preferences/com.apple.alf globalstate": ("application-firewall", sig.FILTER_DISABLED, frozenset({"0"}), "application firewall off"),
+    **{
+        f"{domain} {key}": ("software-update", sig.PROTECTION_WEAKENED, _FALSE, f"software update setting {key} off")
+        for domain in ("com.apple.SoftwareUpdate", "/Library/Preferences/com.apple.SoftwareUpdate")
+        for key in ("AutomaticCheckEnabled", "CriticalUpdateInstall", "ConfigDataInstall", "AutomaticDownload")
+    },
+}  # fmt: skip
+
 # launchd respawns a crashing job about every 10 s; this many runs of a job that is still only
 # "spawn scheduled" is a job that cannot start.
 SPAWN_LOOP_RUNS = 10
@@ -91,6 +109,7 @@ class StateTracker:
     _job_status: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     _spawn_reported: set[str] = field(default_factory=set)
     _stopped_reported: set[tuple[str, str]] = field(default_factory=set)
+    _settings_off: dict[str, bool] = field(default_factory=dict)
 
     def evaluate(self, event: Event) -> list[Signal]:
         state = event.state
@@ -104,7 +123,23 @@ class StateTracker:
             return self._plist(event, state)
         if state.subject == "checkin" and state.healthy is False:
             return self._unhealthy(event, state)
+        if state.subject == "setting":
+            return self._setting(event, state)
         return []
+
+    def _setting(self, event: Event, state: StateInfo) -> list[Signal]:
+        """Report a security setting when it turns off (once, until it is on again)."""
+        rule = _SETTING_RULES.get(state.name)
+        if rule is None:
+            return []
+        component_id, kind, off_values, what = rule
+        off = (state.state or "").strip().casefold() in off_values
+        was_off = self._settings_off.get(state.name, False)
+        self._settings_off[state.name] = off
+        component = self.inventory.get(component_id)
+        if not off or was_off or component is None:
+            return []
+        return [self._signal(event, kind, component, f"{what} ({state.name} = {state.state})")]
 
     def finish(self) -> list[Signal]:
         """Judge the last snapshot when the input ends."""

@@ -24,6 +24,11 @@ launchd                ``label`` and one of ``program``, ``program_arguments``,
                        ``run_at_load``, ``disabled``
 osquery_info           ``instance_id`` or ``config_hash``
 osquery_schedule       ``name``, ``executions`` and ``last_executed``
+alf                    ``global_state`` and one of ``stealth_enabled``, ``logging_enabled``,
+                       ``firewall_unload``
+gatekeeper             ``assessments_enabled``
+sip_config             ``config_flag`` and ``enabled``
+preferences            ``domain``, ``key`` and ``value``
 processes              ``pid`` and ``name``
 =====================  =====================================================================
 
@@ -31,7 +36,9 @@ A query that selects fewer columns, or joins these tables with others, may match
 or none. Rows that match no rule are counted as a note, not as errors.
 
 Events per table: es_process_events rows become ``exec``, ``fork`` and ``exit`` events, and
-crashes rows become ``crash`` events. The other tables become ``state`` events (see
+crashes rows become ``crash`` events. alf, gatekeeper, sip_config and preferences rows become
+``state`` events of subject ``setting``, named ``<table>.<column>`` (``alf.global_state``) or
+``<domain> <key>`` for preferences. The other tables become ``state`` events (see
 :class:`~tamperwatch.model.StateInfo`). A ``removed`` row of a state table gets state
 ``removed``, and its detail keeps the state the row had. Rows of a ``snapshot`` line name their
 snapshot as ``<query name>@<unix time>``.
@@ -43,7 +50,7 @@ import calendar
 import logging
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, Final
 
 import msgspec
@@ -237,6 +244,14 @@ def table_of(keys: set[str] | frozenset[str]) -> str | None:
         return "osquery_info"
     if {"name", "executions", "last_executed"} <= keys:
         return "osquery_schedule"
+    if "global_state" in keys and keys & {"stealth_enabled", "logging_enabled", "firewall_unload"}:
+        return "alf"
+    if "assessments_enabled" in keys:
+        return "gatekeeper"
+    if {"config_flag", "enabled"} <= keys:
+        return "sip_config"
+    if {"domain", "key", "value"} <= keys:
+        return "preferences"
     if "pid" in keys and "name" in keys:
         return "processes"
     return None
@@ -585,12 +600,53 @@ def _osquery_schedule(columns: _Columns) -> StateInfo:
     )
 
 
+def _settings(prefix: str, names: tuple[str, ...]) -> Callable[[_Columns], StateInfo]:
+    """Build a row reader for a table of security settings: one ``setting`` per row."""
+
+    def build(columns: _Columns) -> StateInfo:
+        values = {name: columns.text(name) for name in names}
+        present = {name: value for name, value in values.items() if value is not None}
+        if not present:
+            raise _RowError("invalid row", f"none of the columns {', '.join(names)}")
+        first = next(iter(present))
+        return StateInfo(
+            subject="setting",
+            name=f"{prefix}.{first}",
+            state=present[first],
+            detail=", ".join(f"{prefix}.{name}={value}" for name, value in present.items()),
+        )
+
+    return build
+
+
+def _preference(columns: _Columns) -> StateInfo:
+    domain = columns.required_text("domain")
+    key = columns.required_text("key")
+    return StateInfo(
+        subject="setting",
+        name=f"{domain} {key}",
+        state=columns.text("value"),
+        detail=f"username {columns.text('username') or '-'}, forced {columns.text('forced') or '-'}",
+    )
+
+
+def _sip_config(columns: _Columns) -> StateInfo:
+    flag = columns.required_text("config_flag")
+    return StateInfo(subject="setting", name=f"sip_config.{flag}", state=columns.text("enabled"))
+
+
 _STATE_BUILDERS: Final = {
     "system_extensions": _system_extension,
     "launchd": _launchd_plist,
     "processes": _process_row,
     "osquery_info": _osquery_info,
     "osquery_schedule": _osquery_schedule,
+    "alf": _settings(
+        "alf", ("global_state", "firewall_unload", "stealth_enabled", "logging_enabled")
+    ),
+    "gatekeeper": _settings("gatekeeper", ("assessments_enabled", "dev_id_enabled")),
+    "sip_config": _sip_config,
+    "preferences": _preference,
 }
 
 

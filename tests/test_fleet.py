@@ -69,3 +69,29 @@ def test_ambiguous_console_name_is_warned_and_can_be_mapped(tmp_path: Path) -> N
     mapped = scan([str(export_file)], config=config, inventory=build_inventory(config))
     assert [i.components[0].id for i in mapped.incidents] == ["santa-nps"]
     assert not [w for w in mapped.warnings if "fits no single component" in w]
+
+
+def test_agent_stop_and_start_seconds_apart_is_no_outage(tmp_path: Path) -> None:
+    """A Wazuh-style upgrade: the console records the agent stopped, then started 6 s later."""
+    config_path = tmp_path / "tw.yaml"
+    config_path.write_text(
+        "checkins:\n  healthy_status: [started, online]\n  unhealthy_status: [stopped]\n"
+    )
+    from tamperwatch.config import load_config
+
+    config = load_config(config_path)
+    upgrade = tmp_path / "upgrade.csv"
+    upgrade.write_text(
+        "host,agent,time,status\n"
+        "mac-07,Wazuh agent,2026-11-26T09:07:46Z,stopped\n"
+        "mac-07,Wazuh agent,2026-11-26T09:07:52Z,started\n"
+    )
+    assert scan([str(upgrade)], config=config, inventory=build_inventory(config)).incidents == []
+    stopped = tmp_path / "stopped.csv"
+    stopped.write_text(
+        "host,agent,time,status\n"
+        "mac-07,Wazuh agent,2026-11-26T09:07:46Z,stopped\n"
+        "mac-07,Jamf Pro,2026-11-26T09:20:00Z,online\n"
+    )
+    result = scan([str(stopped)], config=config, inventory=build_inventory(config))
+    assert [(i.components[0].id, i.status) for i in result.incidents] == [("wazuh", "suspicious")]

@@ -65,7 +65,12 @@ class HostEngine:
         )
         self.inventory = inventory
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
-        self.states = StateTracker(inventory, config.approval_grace, self.component_named)
+        self.states = StateTracker(
+            inventory,
+            config.approval_grace,
+            self.component_named,
+            recovery_grace=config.crash_correlation_window,
+        )
         checkins = config.checkins or {}
         self._names: dict[str, str] = dict(checkins.get("component_names", {}))
         # Console names that fit no component, or several, with the count of their records.
@@ -96,6 +101,9 @@ class HostEngine:
             self.correlator.add(signal)
         if event.kind == "log" and self.rules.lifecycle:
             self._power_log(event)
+        for signal in self.states.due(event.time):
+            self.signals += 1
+            self.correlator.add(signal)
         if event.kind == "state":
             for signal in self.states.evaluate(event):
                 self.signals += 1

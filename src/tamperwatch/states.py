@@ -96,6 +96,9 @@ class StateTracker:
     approval_grace: float
     # Component of a name that a console or health record uses (see HostEngine).
     name_resolver: Callable[[str], Component | None] | None = None
+    # Seconds in which a healthy check-in cancels an unhealthy one of the same component.
+    recovery_grace: float = 300.0
+    _pending_unhealthy: dict[str, Signal] = field(default_factory=dict)
     # Keyed by (bundle id, version): an upgrade lists two versions of one bundle side by side.
     _extensions: dict[tuple[str, str], _Extension] = field(default_factory=dict)
     _snapshot: str | None = None
@@ -123,6 +126,8 @@ class StateTracker:
             return self._plist(event, state)
         if state.subject == "checkin" and state.healthy is False:
             return self._unhealthy(event, state)
+        if state.subject == "checkin" and state.healthy:
+            self._recovered(event, state)
         if state.subject == "setting":
             return self._setting(event, state)
         return []
@@ -142,8 +147,11 @@ class StateTracker:
         return [self._signal(event, kind, component, f"{what} ({state.name} = {state.state})")]
 
     def finish(self) -> list[Signal]:
-        """Judge the last snapshot when the input ends."""
-        return self._close_snapshot() if self._snapshot is not None else []
+        """Judge the last snapshot and the unhealthy check-ins still unanswered at the end."""
+        signals = self._close_snapshot() if self._snapshot is not None else []
+        signals.extend(self._pending_unhealthy.values())
+        self._pending_unhealthy.clear()
+        return signals
 
     # system extensions -------------------------------------------------------------------------
 
@@ -356,12 +364,37 @@ class StateTracker:
         return []
 
     def _unhealthy(self, event: Event, state: StateInfo) -> list[Signal]:
+        """Hold an unhealthy check-in: it counts only if no healthy one follows in time."""
+        resolve = self.name_resolver or self.inventory.match_product_name
+        component = resolve(state.name)
+        if component is None or component.id in self._pending_unhealthy:
+            return []
+        summary = f"management console reports {state.name} as {state.state or 'unhealthy'}"
+        self._pending_unhealthy[component.id] = self._signal(
+            event, sig.PROTECTION_WEAKENED, component, summary
+        )
+        return []
+
+    def _recovered(self, event: Event, state: StateInfo) -> None:
         resolve = self.name_resolver or self.inventory.match_product_name
         component = resolve(state.name)
         if component is None:
+            return
+        pending = self._pending_unhealthy.get(component.id)
+        if pending is not None and event.time - pending.time <= self.recovery_grace:
+            # A stop and start seconds apart (an agent upgrade restarting itself) is no outage.
+            del self._pending_unhealthy[component.id]
+
+    def due(self, now: float) -> list[Signal]:
+        """Return the unhealthy check-ins that no recovery followed within the grace."""
+        if not self._pending_unhealthy:
             return []
-        summary = f"management console reports {state.name} as {state.state or 'unhealthy'}"
-        return [self._signal(event, sig.PROTECTION_WEAKENED, component, summary)]
+        expired = [
+            component_id
+            for component_id, signal in self._pending_unhealthy.items()
+            if now - signal.time > self.recovery_grace
+        ]
+        return [self._pending_unhealthy.pop(component_id) for component_id in expired]
 
     @staticmethod
     def _signal(

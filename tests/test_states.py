@@ -232,3 +232,19 @@ def test_uncatalogued_extension_that_cannot_start(tmp_path: Path) -> None:
     assert [i.components[0].id for i in result.suspicious] == [
         "system-extension:com.example.guard.extension"
     ]
+
+
+def test_climbing_run_count_is_a_spawn_loop(tmp_path: Path) -> None:
+    label = "ZMCG7MLDV9.com.northpolesec.santa.daemon"
+
+    def block(when: str, runs: int) -> str:
+        return (
+            f"# time: {when}\nsystem/{label} = {{\n\tpath = (submitted by smd[532])\n"
+            f"\tstate = spawn scheduled\n\truns = {runs}\n\tlast exit code = 1\n}}\n"
+        )
+
+    printed = tmp_path / "launchctl-print.txt"
+    printed.write_text(block("2026-11-24T10:00:00Z", 3) + block("2026-11-24T10:01:00Z", 8))
+    result = run(printed)
+    assert len(result.suspicious) == 1
+    assert "after 8 runs" in result.suspicious[0].signals[0].summary

@@ -54,7 +54,8 @@ _SETTING_RULES: dict[str, tuple[str, str, frozenset[str], str]] = {
 }  # fmt: skip
 
 # launchd respawns a crashing job about every 10 s; this many runs of a job that is still only
-# "spawn scheduled" is a job that cannot start.
+# "spawn scheduled", or a run count that climbs between two snapshots, is a job that cannot
+# start.
 SPAWN_LOOP_RUNS = 10
 
 
@@ -113,6 +114,7 @@ class StateTracker:
     _spawn_reported: set[str] = field(default_factory=set)
     _stopped_reported: set[tuple[str, str]] = field(default_factory=set)
     _settings_off: dict[str, bool] = field(default_factory=dict)
+    _job_runs: dict[str, int] = field(default_factory=dict)
 
     def evaluate(self, event: Event) -> list[Signal]:
         state = event.state
@@ -289,7 +291,13 @@ class StateTracker:
                     f"launchd job {label} last ended by {signal_label(number)}; {running}",
                 )
             )
-        spawn_loop = state.state == "spawn scheduled" and (state.runs or 0) >= SPAWN_LOOP_RUNS
+        runs_before = self._job_runs.get(label)
+        if state.runs is not None:
+            self._job_runs[label] = state.runs
+        climbing = runs_before is not None and state.runs is not None and state.runs > runs_before
+        spawn_loop = state.state == "spawn scheduled" and (
+            (state.runs or 0) >= SPAWN_LOOP_RUNS or climbing
+        )
         if spawn_loop and label not in self._spawn_reported:
             self._spawn_reported.add(label)
             reason = (

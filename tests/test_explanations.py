@@ -291,3 +291,34 @@ def test_os_version_change_explains_a_stop(tmp_path: Path) -> None:
     result = scan([str(capture)], config=config, inventory=build_inventory(config))
     assert [i.status for i in result.incidents] == ["explained"]
     assert "macOS updated from" in (result.incidents[0].explanation or "")
+
+
+def test_new_launchd_start_time_reads_as_reboot(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=41)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.advance(30)
+    writer.exit(daemon, 9)
+    writer.advance(90)
+    writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    capture = tmp_path / "capture.ndjson"
+    writer.write_to(capture)
+    lines = [json.loads(line) for line in capture.read_text().splitlines()]
+    rebooted = []
+    for record in lines:
+        # Records after the daemon died come from a fresh boot: launchd started again.
+        if record["event_type"] in (9, 11) and record["time"] > "2026-11-25T09:16":
+            parent = record["process"]
+            if parent["audit_token"]["pid"] == 1:
+                parent["start_time"] = "2026-11-25T09:16:30.000000Z"
+        rebooted.append(json.dumps(record))
+    capture.write_text("\n".join(rebooted) + "\n")
+    config = Config()
+    result = scan(
+        [str(capture)], host="lab-mac-1", config=config, inventory=build_inventory(config)
+    )
+    assert [i.status for i in result.incidents] == ["explained"]
+    assert "host rebooted" in (result.incidents[0].explanation or "")

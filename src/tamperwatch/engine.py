@@ -11,7 +11,13 @@ from fnmatch import fnmatchcase
 from tamperwatch import signals as sig
 from tamperwatch.config import Config, maintenance_spans
 from tamperwatch.correlate import HostCorrelator
-from tamperwatch.explain import OS_UPDATE_GRACE_SECONDS, PowerTracker, Span, span_from_event
+from tamperwatch.explain import (
+    OS_UPDATE_GRACE_SECONDS,
+    SHUTDOWN_GRACE_SECONDS,
+    PowerTracker,
+    Span,
+    span_from_event,
+)
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Component, Inventory
 from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
@@ -21,6 +27,7 @@ from tamperwatch.process_table import ProcessTable
 from tamperwatch.rules import RuleEngine
 from tamperwatch.signals import Signal
 from tamperwatch.states import StateTracker
+from tamperwatch.timeutil import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,8 @@ class HostEngine:
         self.unknown_names: dict[str, int] = {}
         self.power = PowerTracker()
         self._os_version: tuple[str, float] | None = None
+        self._launchd_start: str | None = None
+        self._watermark_before: float | None = None
         self.correlator.maintenance_windows = [
             window
             for window in maintenance_spans(config)
@@ -90,6 +99,7 @@ class HostEngine:
 
     def feed(self, event: Event) -> None:
         self.events += 1
+        self._watermark_before = self.liveness.watermark
         for silence in self.liveness.advance(event):
             self._report_silence(silence)
         self.liveness.sequence(event)
@@ -132,7 +142,31 @@ class HostEngine:
             horizon = event.time - PRUNE_AFTER_WINDOWS * self.config.crash_correlation_window
             self.table.prune(horizon)
 
+    def _boot(self, event: Event) -> None:
+        """Open a reboot span when launchd (pid 1) has a new start time: the host booted."""
+        for process in (event.process, event.target):
+            if process is None or process.pid != 1 or not process.start_time:
+                continue
+            previous = self._launchd_start
+            self._launchd_start = process.start_time
+            if previous is None or previous == process.start_time:
+                continue
+            booted = parse_rfc3339(process.start_time)
+            if booted is None:
+                continue
+            # From the last record before the reboot to the boot, and a grace after it.
+            last = self._watermark_before if self._watermark_before is not None else booted
+            self.correlator.spans.append(
+                Span(
+                    min(last, booted),
+                    max(booted, event.time),
+                    "host rebooted",
+                    SHUTDOWN_GRACE_SECONDS,
+                )
+            )
+
     def _power_spans(self, event: Event) -> None:
+        self._boot(event)
         os_version = event.os_version or (event.crash.os_version if event.crash else None)
         if os_version:
             self._os_version_change(event.time, os_version)

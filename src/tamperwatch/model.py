@@ -41,6 +41,9 @@ class Process(msgspec.Struct, gc=False):
     group_id: int | None = None
     session_id: int | None = None
     name: str | None = None
+    # Start time of the process as the record gives it (RFC 3339 text); readers fill it only for
+    # launchd (pid 1), whose start is the boot of the host.
+    start_time: str | None = None
 
 
 class CrashInfo(msgspec.Struct, gc=False):

@@ -57,6 +57,7 @@ class _Process(msgspec.Struct):
     is_platform_binary: bool | None = None
     executable: _Executable | None = None
     tty: _File | None = None
+    start_time: str | None = None
 
 
 class _Exec(msgspec.Struct):
@@ -255,6 +256,7 @@ def _process(raw: _Process | None) -> Process | None:
         euid=euid,
         group_id=raw.group_id,
         session_id=raw.session_id,
+        start_time=raw.start_time if pid == 1 else None,
     )
 
 

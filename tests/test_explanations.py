@@ -322,3 +322,33 @@ def test_new_launchd_start_time_reads_as_reboot(tmp_path: Path) -> None:
     )
     assert [i.status for i in result.incidents] == ["explained"]
     assert "host rebooted" in (result.incidents[0].explanation or "")
+
+
+def test_launchd_start_written_with_other_precision_is_no_reboot(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=42)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.advance(30)
+    writer.exit(daemon, 9)
+    writer.advance(30)
+    writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    capture = tmp_path / "capture.ndjson"
+    writer.write_to(capture)
+    records = [json.loads(line) for line in capture.read_text().splitlines()]
+    starts = {
+        r["process"]["start_time"] for r in records if r["process"]["audit_token"]["pid"] == 1
+    }
+    assert len(starts) == 1
+    start = starts.pop()
+    for index, record in enumerate(records):
+        if record["process"]["audit_token"]["pid"] == 1 and index % 2:
+            record["process"]["start_time"] = start[:23] + "Z"
+    capture.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    config = Config()
+    result = scan(
+        [str(capture)], host="lab-mac-1", config=config, inventory=build_inventory(config)
+    )
+    assert [i.status for i in result.incidents] == ["suspicious"]

@@ -137,3 +137,19 @@ def test_type_sequence_gap_without_global_numbers(tmp_path: Path) -> None:
     assert [(w.events_lost, w.reason) for w in lost] == [
         (12, "the Endpoint Security client lost 12 events of type open")
     ]
+
+
+def test_late_record_fills_its_sequence_gap(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-23T09:00:00Z", seed=28)
+    _, worker = busy_host(writer)
+    writer.noise(worker, 6)
+    capture = tmp_path / "capture.ndjson"
+    writer.write_to(capture)
+    lines = capture.read_text().splitlines()
+    moved = json.loads(lines[4].replace("\\/", "/"))
+    moved["time"] = "2026-11-23T09:00:30.000000000Z"
+    lines[4] = json.dumps(moved)
+    capture.write_text("\n".join(lines) + "\n")
+    config = Config()
+    result = scan([str(capture)], host="live-mac", config=config, inventory=build_inventory(config))
+    assert [w for w in result.blind_windows if w.events_lost] == []

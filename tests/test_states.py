@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tamperwatch.config import Config, build_inventory
 from tamperwatch.scan import ScanResult, scan
 
@@ -248,3 +250,31 @@ def test_climbing_run_count_is_a_spawn_loop(tmp_path: Path) -> None:
     result = run(printed)
     assert len(result.suspicious) == 1
     assert "after 8 runs" in result.suspicious[0].signals[0].summary
+
+
+@pytest.mark.parametrize(
+    "jobs_time", ["2026-11-24T09:59:00Z", "2026-11-24T10:00:00Z", "2026-11-24T10:01:00Z"]
+)
+def test_enabled_but_not_running_in_either_order(tmp_path: Path, jobs_time: str) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", row(True, True, "2026.8", "activated enabled"))
+    )
+    jobs = tmp_path / "a-launchctl-list.txt"
+    jobs.write_text(f"# time: {jobs_time}\nPID\tStatus\tLabel\n-\t0\t{SANTA_TEAM}.{SANTA}\n")
+    result = run(sysext, jobs)
+    assert len(result.suspicious) == 1
+    assert "is not running" in result.suspicious[0].signals[0].summary
+
+
+def test_other_job_of_the_product_is_not_the_extension(tmp_path: Path) -> None:
+    sysext = tmp_path / "sysext.txt"
+    sysext.write_text(
+        sysext_snapshot("2026-11-24T10:00:00Z", row(True, True, "2026.8", "activated enabled"))
+    )
+    jobs = tmp_path / "launchctl-list.txt"
+    jobs.write_text(
+        "# time: 2026-11-24T10:01:00Z\nPID\tStatus\tLabel\n"
+        f"-\t0\tcom.northpolesec.santa.metricservice\n512\t0\t{SANTA_TEAM}.{SANTA}\n"
+    )
+    assert run(sysext, jobs).incidents == []

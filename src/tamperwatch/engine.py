@@ -84,7 +84,7 @@ class HostEngine:
         self.unknown_names: dict[str, int] = {}
         self.power = PowerTracker()
         self._os_version: tuple[str, float] | None = None
-        self._launchd_start: str | None = None
+        self._launchd_start: float | None = None
         self._watermark_before: float | None = None
         self.correlator.maintenance_windows = [
             window
@@ -147,22 +147,20 @@ class HostEngine:
         for process in (event.process, event.target):
             if process is None or process.pid != 1 or not process.start_time:
                 continue
-            previous = self._launchd_start
-            self._launchd_start = process.start_time
-            if previous is None or previous == process.start_time:
-                continue
             booted = parse_rfc3339(process.start_time)
             if booted is None:
                 continue
-            # From the last record before the reboot to the boot, and a grace after it.
+            previous, self._launchd_start = self._launchd_start, booted
+            # Sources write the same instant with 3, 6 or 9 fractional digits.
+            if previous is None or abs(booted - previous) <= 1.0:
+                continue
             last = self._watermark_before if self._watermark_before is not None else booted
+            if booted < last - 1.0:
+                # A boot before records already seen is not a reboot between them.
+                continue
+            # From the last record before the reboot to the boot, and a grace after it.
             self.correlator.spans.append(
-                Span(
-                    min(last, booted),
-                    max(booted, event.time),
-                    "host rebooted",
-                    SHUTDOWN_GRACE_SECONDS,
-                )
+                Span(last, max(booted, event.time), "host rebooted", SHUTDOWN_GRACE_SECONDS)
             )
 
     def _power_spans(self, event: Event) -> None:

@@ -29,6 +29,10 @@ MAX_CLOCK_JUMP_SECONDS = 7 * 24 * 3600
 # A sequence number this far below the previous one means the ES client restarted.
 SEQUENCE_RESTART_DROP = 1000
 
+# Gaps held per sequence while later records may still fill them; the oldest is reported when
+# more open up.
+MAX_OPEN_GAPS = 1000
+
 
 @dataclass
 class BlindWindow:
@@ -41,6 +45,18 @@ class BlindWindow:
     component: str | None = None
     events_lost: int | None = None
     evidence: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class _Gap:
+    """Sequence numbers missing between two records, until the input ends or they arrive."""
+
+    after: int
+    before: int
+    missing: int
+    start: float
+    end: float
+    evidence: list[Evidence]
 
 
 @dataclass
@@ -81,6 +97,7 @@ class LivenessTracker:
         self._last_event: tuple[float, Evidence] | None = None
         # (file, sequence kind) -> last sequence number and the evidence of its record.
         self._sequences: dict[tuple[str, str], tuple[int, float, Evidence]] = {}
+        self._gaps: dict[tuple[str, str], list[_Gap]] = {}
         self.clock_jumps = 0
         # Whether the last event given to advance() was set aside as a bad clock.
         self.rejected = False
@@ -176,8 +193,12 @@ class LivenessTracker:
 
     # sequence numbers --------------------------------------------------------------------------
 
-    def sequence(self, event: Event) -> BlindWindow | None:
-        """Check the ES sequence numbers of an event; return the blind window of a gap."""
+    def sequence(self, event: Event) -> None:
+        """Check the ES sequence numbers of an event for a gap.
+
+        Records are checked in event time, where a record with an odd time can come late. A gap
+        is therefore held until the input ends, and numbers that arrive later fill it.
+        """
         # global_seq_num counts every message of the client; without it (some exports drop it),
         # seq_num counts the messages of one event type.
         if event.global_seq_num is not None:
@@ -187,34 +208,59 @@ class LivenessTracker:
             key = (event.evidence.file, event.kind)
             number = event.seq_num
         else:
-            return None
+            return
         previous = self._sequences.get(key)
-        self._sequences[key] = (number, event.time, event.evidence)
-        if previous is None:
-            return None
+        if previous is None or number < previous[0] - SEQUENCE_RESTART_DROP:
+            self._sequences[key] = (number, event.time, event.evidence)
+            return
         last, last_time, last_evidence = previous
-        if number < last - SEQUENCE_RESTART_DROP:
-            return None
-        if number <= last + 1:
-            if number <= last:
-                # A duplicate or a reordered record: keep the highest number seen.
-                self._sequences[key] = previous
-            return None
-        lost = number - last - 1
-        window = BlindWindow(
-            self.host,
-            last_time,
-            event.time,
-            f"the Endpoint Security client lost {lost} events"
-            + ("" if key[1] == "global" else f" of type {key[1]}"),
-            events_lost=lost,
-            evidence=[last_evidence, event.evidence],
+        if number <= last:
+            self._fill(key, number)
+            return
+        self._sequences[key] = (number, event.time, event.evidence)
+        if number == last + 1:
+            return
+        gaps = self._gaps.setdefault(key, [])
+        if len(gaps) >= MAX_OPEN_GAPS:
+            self._report_gap(key, gaps.pop(0))
+        gaps.append(
+            _Gap(
+                last,
+                number,
+                number - last - 1,
+                last_time,
+                event.time,
+                [last_evidence, event.evidence],
+            )
         )
-        self.blind_windows.append(window)
-        return window
+
+    def _fill(self, key: tuple[str, str], number: int) -> None:
+        for gap in self._gaps.get(key, ()):
+            if gap.after < number < gap.before:
+                gap.missing -= 1
+                return
+
+    def _report_gap(self, key: tuple[str, str], gap: _Gap) -> None:
+        if gap.missing <= 0:
+            return
+        kind = "" if key[1] == "global" else f" of type {key[1]}"
+        self.blind_windows.append(
+            BlindWindow(
+                self.host,
+                gap.start,
+                gap.end,
+                f"the Endpoint Security client lost {gap.missing} events{kind}",
+                events_lost=gap.missing,
+                evidence=gap.evidence,
+            )
+        )
 
     def finish(self) -> None:
-        """Close the blind windows of silences still open when the input ends."""
+        """Report the sequence gaps never filled and close the silences still open."""
+        for key, gaps in self._gaps.items():
+            for gap in gaps:
+                self._report_gap(key, gap)
+        self._gaps.clear()
         # Input ending is not silence. A silence still open here was detected while the host
         # reported, so its blind window runs to the last event of the host.
         for component_id, silence in self._open_silence.items():

@@ -80,6 +80,15 @@ def _uncatalogued_extension_job(state: StateInfo) -> Component | None:
     )
 
 
+# A system extension row and a launchd job row this close in time describe one moment (seconds).
+JOIN_SECONDS = 3600.0
+
+
+def _is_extension_job(label: str, bundle: str) -> bool:
+    """Tell whether a launchd label is the job of a system extension (``TEAMID.bundle.id``)."""
+    return label == bundle or label.endswith("." + bundle)
+
+
 @dataclass
 class _Extension:
     component: Component
@@ -115,6 +124,8 @@ class StateTracker:
     _stopped_reported: set[tuple[str, str]] = field(default_factory=set)
     _settings_off: dict[str, bool] = field(default_factory=dict)
     _job_runs: dict[str, int] = field(default_factory=dict)
+    # Latest launchd snapshot rows of jobs without a pid: label -> (time, evidence).
+    _jobs_down: dict[str, tuple[float, Evidence]] = field(default_factory=dict)
 
     def evaluate(self, event: Event) -> list[Signal]:
         state = event.state
@@ -172,6 +183,7 @@ class StateTracker:
             tracked.enabled_at = event.time
             tracked.first_waiting = None
             self._snapshot_enabled.add(state.name)
+            signals.extend(self._job_down_for(event, component, state.name))
             return signals
         if value == WAITING_FOR_USER:
             if tracked.first_waiting is None:
@@ -314,39 +326,61 @@ class StateTracker:
             )
         if state.pid is None and state.state in ("not running", "spawn scheduled"):
             signals.extend(self._enabled_but_not_running(event, component, label))
+        elif state.pid is not None:
+            self._jobs_down.pop(label, None)
         return signals
 
     def _enabled_but_not_running(
         self, event: Event, component: Component, label: str
     ) -> list[Signal]:
         """Report a job of an extension that snapshots list as enabled while it does not run."""
+        self._jobs_down[label] = (event.time, event.evidence)
         for (bundle, _), tracked in self._extensions.items():
             if tracked.component.id != component.id or tracked.enabled_at is None:
                 continue
-            if not (
-                label.endswith("." + bundle)
-                or label == bundle
-                or bundle in component.system_extensions
+            if (
+                _is_extension_job(label, bundle)
+                and abs(event.time - tracked.enabled_at) <= JOIN_SECONDS
             ):
-                continue
-            key = (bundle, "enabled but not running")
-            if key in self._stopped_reported:
-                return []
-            self._stopped_reported.add(key)
-            evidence = [e for e in (tracked.evidence, event.evidence) if e is not None]
-            return [
-                Signal(
-                    sig.EXTENSION_STATE_CHANGED,
-                    event.time,
-                    component,
-                    f"system extension {bundle} is listed as activated enabled but its launchd job "
-                    f"{label} is not running",
-                    evidence,
-                    action=False,
-                    persistent=True,
+                return self._not_running(
+                    event.time, component, bundle, label, tracked.evidence, event.evidence
                 )
-            ]
         return []
+
+    def _job_down_for(self, event: Event, component: Component, bundle: str) -> list[Signal]:
+        """Report an enabled extension whose job a nearby launchd snapshot showed not running."""
+        for label, (when, evidence) in self._jobs_down.items():
+            if _is_extension_job(label, bundle) and abs(event.time - when) <= JOIN_SECONDS:
+                return self._not_running(
+                    event.time, component, bundle, label, event.evidence, evidence
+                )
+        return []
+
+    def _not_running(
+        self,
+        when: float,
+        component: Component,
+        bundle: str,
+        label: str,
+        listed: Evidence | None,
+        job: Evidence | None,
+    ) -> list[Signal]:
+        key = (bundle, "enabled but not running")
+        if key in self._stopped_reported:
+            return []
+        self._stopped_reported.add(key)
+        return [
+            Signal(
+                sig.EXTENSION_STATE_CHANGED,
+                when,
+                component,
+                f"system extension {bundle} is listed as activated enabled but its launchd job "
+                f"{label} is not running",
+                [e for e in (listed, job) if e is not None],
+                action=False,
+                persistent=True,
+            )
+        ]
 
     def _plist(self, event: Event, state: StateInfo) -> list[Signal]:
         component = self.inventory.match_label(state.name)

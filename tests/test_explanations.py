@@ -352,3 +352,19 @@ def test_launchd_start_written_with_other_precision_is_no_reboot(tmp_path: Path)
         [str(capture)], host="lab-mac-1", config=config, inventory=build_inventory(config)
     )
     assert [i.status for i in result.incidents] == ["suspicious"]
+
+
+def test_macos_installer_package_is_an_update(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-25T09:15:00Z", seed=43)
+    daemon = writer.spawn(
+        "/Library/CS/falcond", ["/Library/CS/falcond"], team_id=FALCON_TEAM, platform_binary=False
+    )
+    writer.spawn(
+        "/usr/sbin/installer",
+        ["installer", "-pkg", "/Users/Shared/InstallAssistant.pkg", "-target", "/"],
+    )
+    writer.advance(300)
+    writer.exit(daemon, 15)
+    result = run(tmp_path, writer)
+    assert [i.status for i in result.incidents] == ["explained"]
+    assert "macOS update by installer" in (result.incidents[0].explanation or "")

@@ -124,4 +124,11 @@ def span_from_event(event: Event) -> Span | None:
         if name == "softwareupdate" and not any(arg in ("-i", "--install", "-ia") for arg in args):
             return None
         return Span(event.time, event.time, f"macOS update by {name}", OS_UPDATE_GRACE_SECONDS)
+    if name == "installer" and target.platform_binary is not False:
+        # The system installer with Apple's macOS installer package (InstallAssistant.pkg).
+        packages = [arg for arg in args if arg.lower().endswith(".pkg")]
+        if any("installassistant" in p.lower() or "/macos" in p.lower() for p in packages):
+            return Span(
+                event.time, event.time, "macOS update by installer", OS_UPDATE_GRACE_SECONDS
+            )
     return None

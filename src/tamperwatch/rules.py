@@ -181,32 +181,22 @@ class RuleEngine:
         sender = event.process
         target_name = posixpath.basename(event.target.path or "") or str(event.target.pid)
         summary = f"{signal_label(number)} sent to {target_name}[{event.target.pid}]"
-        if sender is None or sender.pid <= 1:
-            # launchd or the kernel delivering a signal acts for someone else: attribute later.
-            return [
-                Signal(
-                    kind,
-                    event.time,
-                    component,
-                    summary,
-                    [event.evidence],
-                    action=False,
-                    target_pid=event.target.pid,
-                )
-            ]
-        actor = self.actor_of(sender)
-        summary += f" by {posixpath.basename(sender.path or '') or sender.pid}[{sender.pid}]"
-        return [
-            Signal(
-                kind,
-                event.time,
-                component,
-                summary,
-                [event.evidence],
-                actor=actor,
-                target_pid=event.target.pid,
-            )
-        ]
+        # launchd or the kernel delivering a signal acts for someone else: attribute it later.
+        actor = None
+        if sender is not None and sender.pid > 1:
+            actor = self.actor_of(sender)
+            summary += f" by {posixpath.basename(sender.path or '') or sender.pid}[{sender.pid}]"
+        signal = Signal(
+            kind,
+            event.time,
+            component,
+            summary,
+            [event.evidence],
+            actor=actor,
+            action=actor is not None,
+            target_pid=event.target.pid,
+        )
+        return [signal]
 
     def _exit(self, event: Event) -> list[Signal]:
         status = event.status

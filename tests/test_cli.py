@@ -266,3 +266,16 @@ def test_version_and_help() -> None:
 def test_usage_error_exits_two() -> None:
     result = run_cli("scan", "--format", "xml", str(EXAMPLES))
     assert result.returncode == 2
+
+
+def test_closed_pipe_keeps_the_scan_status(tmp_path: Path) -> None:
+    for target, expected in ((str(quiet_capture(tmp_path / "es.ndjson")), 0), (str(EXAMPLES), 1)):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tamperwatch", "scan", target, "--host", "lab-mac"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert process.stdout is not None
+        process.stdout.readline()
+        process.stdout.close()
+        assert process.wait(timeout=120) == expected

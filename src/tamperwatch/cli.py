@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import IO, Annotated
@@ -79,9 +80,26 @@ def _configure_logging(verbose: int) -> None:
     )
 
 
+class _PipeConsole(Console):
+    """A console that stops writing, without exiting, when its reader closes the pipe.
+
+    ``tamperwatch scan ... | head`` must still exit with the status of the scan, because a
+    pipeline gate reads it; rich's default exits with status 1.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def _console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
     """Make a console that never re-wraps lines and is wide when it is not a terminal."""
-    console = Console(file=file, stderr=stderr, highlight=False, soft_wrap=True)
+    console = _PipeConsole(file=file, stderr=stderr, highlight=False, soft_wrap=True)
     if not console.is_terminal:
         console.width = NON_TERMINAL_WIDTH
     return console
@@ -168,8 +186,11 @@ def scan_command(
                 with output.open("wb") as stream:
                     write_jsonl(result.incidents, stream)
             else:
-                write_jsonl(result.incidents, sys.stdout.buffer)
-                sys.stdout.flush()
+                try:
+                    write_jsonl(result.incidents, sys.stdout.buffer)
+                    sys.stdout.flush()
+                except BrokenPipeError:
+                    _discard_stdout()
             print_stats_stderr(result, err)
         elif output is not None:
             with output.open("w", encoding="utf-8") as text_stream:

@@ -181,6 +181,11 @@ def _print_blind_windows(windows: list[BlindWindow], console: Console) -> None:
         console.print(Text(line) + Text(f"  [{neutralize(where)}]", style="dim"))
 
 
+def _location(file: str, line: int) -> str:
+    """Return ``file:line``, or the file alone for a problem of the whole file (line 0)."""
+    return f"{neutralize(file)}:{line}" if line > 0 else neutralize(file)
+
+
 def _process_label(pid: int, path: str | None, args: list[str] | None) -> str:
     if args:
         return f"{' '.join(args)} [{pid}]"
@@ -232,7 +237,7 @@ def _print_files(files: list[FileStats], console: Console) -> None:
         for warning in stats.warnings[:10]:
             console.print(
                 Text(
-                    f"warning: {neutralize(warning.file)}:{warning.line}: {neutralize(warning.message)}",
+                    f"warning: {_location(warning.file, warning.line)}: {neutralize(warning.message)}",
                     style="yellow",
                 )
             )

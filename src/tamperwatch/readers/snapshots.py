@@ -61,7 +61,7 @@ _NAME_TIME_BASIC = re.compile(
 
 _NO_TIME_HELP = (
     "the snapshot has no time: write a header line before the output, for example "
-    '{ echo "# time: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; systemextensionsctl list; } > snapshot.txt, '
+    '{ echo "# time: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; systemextensionsctl list; } >> sysext.txt, '
     "or put a UTC time such as 2026-11-20T10-00-00Z in the file name"
 )
 

@@ -279,3 +279,11 @@ def test_closed_pipe_keeps_the_scan_status(tmp_path: Path) -> None:
         process.stdout.readline()
         process.stdout.close()
         assert process.wait(timeout=120) == expected
+
+
+def test_ecs_format_writes_one_document_per_incident() -> None:
+    result = run_cli("scan", str(EXAMPLES), "--format", "ecs")
+    assert result.returncode == 1
+    documents = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(documents) == 6
+    assert {document["event"]["kind"] for document in documents} == {"alert"}

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from tamperwatch import __version__
 from tamperwatch.config import ConfigError, build_inventory, load_config
+from tamperwatch.ecs import write_ecs
 from tamperwatch.ledger import (
     IncidentEntry,
     Ledger,
@@ -55,9 +56,6 @@ EXIT_ERROR = 2
 # Columns used for output that goes to a file or a pipe, where no terminal width exists.
 NON_TERMINAL_WIDTH = 160
 
-# Columns used for output that goes to a file or a pipe, where no terminal width exists.
-NON_TERMINAL_WIDTH = 160
-
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -68,6 +66,7 @@ app = typer.Typer(
 class OutputFormat(enum.StrEnum):
     text = "text"
     jsonl = "jsonl"
+    ecs = "ecs"
 
 
 def _version(value: bool) -> None:
@@ -153,7 +152,11 @@ def scan_command(
     ] = None,
     output_format: Annotated[
         OutputFormat,
-        typer.Option("--format", help="text for people, jsonl for one incident per line."),
+        typer.Option(
+            "--format",
+            help="text for people, jsonl for one incident per line, ecs for one Elastic Common "
+            "Schema alert document per line.",
+        ),
     ] = OutputFormat.text,
     output: Annotated[
         Path | None,
@@ -210,13 +213,14 @@ def scan_command(
         raise typer.Exit(EXIT_ERROR) from None
 
     try:
-        if output_format is OutputFormat.jsonl:
+        if output_format in (OutputFormat.jsonl, OutputFormat.ecs):
+            write = write_ecs if output_format is OutputFormat.ecs else write_jsonl
             if output is not None:
                 with output.open("wb") as stream:
-                    write_jsonl(result.incidents, stream)
+                    write(result.incidents, stream)
             else:
                 try:
-                    write_jsonl(result.incidents, sys.stdout.buffer)
+                    write(result.incidents, sys.stdout.buffer)
                     sys.stdout.flush()
                 except BrokenPipeError:
                     _discard_stdout()

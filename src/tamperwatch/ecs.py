@@ -8,7 +8,10 @@ custom ``tamperwatch`` field set, so nothing is lost in the mapping. Field names
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from collections.abc import Iterable
+from typing import IO, Any
+
+import msgspec
 
 from tamperwatch import __version__
 from tamperwatch.incident import ActorRecord, Incident
@@ -99,6 +102,14 @@ def _compact(value: Any) -> Any:
     if isinstance(value, list):
         return [_compact(item) for item in value]
     return value
+
+
+def write_ecs(incidents: Iterable[Incident], stream: IO[bytes]) -> None:
+    """Write one ECS document per incident as JSON lines (UTF-8)."""
+    encoder = msgspec.json.Encoder()
+    for incident in incidents:
+        stream.write(encoder.encode(incident_to_ecs(incident)))
+        stream.write(b"\n")
 
 
 def _technique(technique: str) -> dict[str, str]:

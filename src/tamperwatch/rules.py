@@ -233,11 +233,7 @@ class RuleEngine:
         what = "suspended" if event.flags == SUSPEND else "network sockets shut down"
         name = posixpath.basename(event.target.path or "")
         summary = f"{name}[{event.target.pid}] {what}"
-        return [
-            Signal(
-                sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor
-            )
-        ]
+        return self._action(event, sig.PROCESS_SUSPENDED, component, summary, actor)
 
     def _task_access(self, event: Event) -> list[Signal]:
         if event.target is None or event.process is None:
@@ -251,12 +247,9 @@ class RuleEngine:
         if sig.trusted_lineage(actor, component, self.inventory) is not None:
             return []
         name = posixpath.basename(event.target.path or "")
-        summary = f"{event.kind} on {name}[{event.target.pid}] by {actor.process.name}[{actor.process.pid}]"
-        return [
-            Signal(
-                sig.PROCESS_SUSPENDED, event.time, component, summary, [event.evidence], actor=actor
-            )
-        ]
+        by = f"{actor.process.name}[{actor.process.pid}]"
+        summary = f"{event.kind} on {name}[{event.target.pid}] by {by}"
+        return self._action(event, sig.PROCESS_SUSPENDED, component, summary, actor)
 
     # file events -------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Practitioners' bug reports turned into scans: each scenario and its control get their verdict.
 
-The telemetry is written here with this project's own values in the real formats (eslogger
-lines, unified-log ndjson, crash reports); only the shape of each report is reproduced.
+The telemetry is written here with this project's own values in the real formats: eslogger
+lines, unified-log ndjson and crash reports. Only the shape of each report is reproduced.
 """
 
 from __future__ import annotations

@@ -21,7 +21,9 @@ def sysext_snapshot(when: str, *rows: str) -> str:
 
 
 def row(enabled: bool, active: bool, version: str, state: str, bundle: str = SANTA) -> str:
-    stars = ("*" if enabled else "") + "\t" + ("*" if active else "")
+    enabled_star = "*" if enabled else ""
+    active_star = "*" if active else ""
+    stars = f"{enabled_star}\t{active_star}"
     return f"{stars}\t{SANTA_TEAM}\t{bundle} ({version}/{version})\tsantad\t[{state}]"
 
 

@@ -1,8 +1,8 @@
 """Command-line interface: ``tamperwatch scan`` and the ``tamperwatch ledger`` commands.
 
-Exit status of ``scan``: 0 when no suspicious incident was found, 1 when at least one was, 2 for
-a usage error, an invalid configuration, an input that could not be read, or inputs that held no
-usable record at all. The ``ledger`` commands exit with 0, or 2 for a usage error, a ledger that
+Exit status of ``scan``: 0 when no suspicious incident was found, 1 when at least one was. It is
+2 for a usage error, an invalid configuration, an input that could not be read, or inputs that
+held no usable record at all. The ``ledger`` commands exit with 0, or 2 for a usage error, a ledger that
 cannot be opened or written, or an unknown id.
 """
 

@@ -127,7 +127,7 @@ class Config(msgspec.Struct):
     # Events from one process group inside the window that count as a flood.
     flood_event_threshold: int = 1000
     # Seconds without a sign of life after which a component without a stated heartbeat is
-    # silent; a host that reports nothing for this long is a blind window instead.
+    # silent. A host that reports nothing for this long is a blind window instead.
     telemetry_gap_threshold: float = 3600.0
     # Seconds a system extension may wait for user approval, or sit beside its upgraded
     # successor, before that state is an impairment.

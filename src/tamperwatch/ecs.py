@@ -1,7 +1,7 @@
 """Incidents as Elastic Common Schema (ECS) alert documents, for SIEMs that index ECS.
 
-Each incident becomes one document. Standard ECS fields carry what a SIEM filters on (time,
-host, the actor process, ATT&CK techniques, severity); the whole incident record stays under the
+Each incident becomes one document. Standard ECS fields carry what a SIEM filters on: time, host,
+the actor process, ATT&CK techniques and severity. The whole incident record stays under the
 custom ``tamperwatch`` field set, so nothing is lost in the mapping. Field names follow ECS 8.
 """
 

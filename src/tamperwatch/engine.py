@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 PRUNE_AFTER_WINDOWS = 4
 PRUNE_EVERY_EVENTS = 50_000
 
-# osquery's es_process_events table as a source of its own: osqueryd can keep answering its
-# health queries while this table stays empty (its audit or ES publisher died).
+# osquery's es_process_events table as a source of its own, because osqueryd can keep reporting
+# its health while this table stays empty (its audit or ES publisher died).
 OSQUERY_PROCESS_EVENTS = Component(
     id="osquery/es_process_events",
     product="osquery process events (es_process_events)",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from tamperwatch.model import Event
 from tamperwatch.timeutil import format_rfc3339
 
-# Commands that stop the whole host; everything stops with them (seconds of grace after the
-# command, for the host to come back and its components to start again).
+# Commands that stop the whole host, so every component stops with them. The grace (seconds)
+# gives the host time to come back and its components time to start again.
 SHUTDOWN_COMMANDS = frozenset({"shutdown", "reboot", "halt"})
 SHUTDOWN_GRACE_SECONDS = 15 * 60
 

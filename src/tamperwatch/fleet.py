@@ -29,8 +29,8 @@ def fold_fleet_outages(
     """Replace simultaneous per-host silences of one component by one fleet incident.
 
     ``reporting_hosts`` maps a component id to the hosts where it showed life. Silences of one
-    component whose start times lie within ``window`` seconds of the first are one group; a group
-    covering at least ``min_hosts`` hosts and ``share`` of the reporting hosts is an outage.
+    component whose start times lie within ``window`` seconds of the first are one group. A group
+    that covers at least ``min_hosts`` hosts and ``share`` of the reporting hosts is an outage.
     """
     silent: dict[str, list[Incident]] = defaultdict(list)
     for incident in incidents:

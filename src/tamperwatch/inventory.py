@@ -740,8 +740,8 @@ class Inventory:
         Management consoles name agents in their own words ("CrowdStrike Falcon Sensor",
         "osquery", "falcond"). Tried in turn: the component id, a process name, then the words
         of the text against the words of each product name. A product fits when all its words
-        are in the text, or all the text's words are in the product name. Several fits that
-        cannot be told apart ("Santa" names two products) return ``None``.
+        are in the text, or all the text's words are in the product name. Several equally good
+        fits ("Santa" names two products) return ``None``.
         """
         wanted = text.strip().casefold()
         if not wanted:

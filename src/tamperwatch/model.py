@@ -13,7 +13,7 @@ import msgspec
 
 
 class Evidence(msgspec.Struct, frozen=True, order=True, gc=False):
-    """Where a record came from: reader name, file path (``-`` for stdin) and 1-based line."""
+    """Location of a record: reader name, file path (``-`` for stdin) and 1-based line."""
 
     source: str
     file: str
@@ -23,8 +23,8 @@ class Evidence(msgspec.Struct, frozen=True, order=True, gc=False):
 class Process(msgspec.Struct, gc=False):
     """A process as one record describes it.
 
-    ``pidversion`` comes from the audit token and tells apart two processes that reused one pid,
-    or one process before and after ``exec``. Fields a format does not carry stay ``None``.
+    ``pidversion`` comes from the audit token and distinguishes two processes that reused one
+    pid, or one process before and after ``exec``. Fields a format does not carry stay ``None``.
     """
 
     pid: int
@@ -41,8 +41,8 @@ class Process(msgspec.Struct, gc=False):
     group_id: int | None = None
     session_id: int | None = None
     name: str | None = None
-    # Start time of the process as the record gives it (RFC 3339 text); readers fill it only for
-    # launchd (pid 1), whose start is the boot of the host.
+    # Start time of the process as the record gives it (RFC 3339 text). Readers fill it only for
+    # launchd (pid 1), because its start is the boot of the host.
     start_time: str | None = None
 
 
@@ -68,7 +68,7 @@ class CrashInfo(msgspec.Struct, gc=False):
 class StateInfo(msgspec.Struct, gc=False):
     """One row of a state snapshot, a health record or a check-in: a part of a component at a time.
 
-    ``subject`` says what the row describes:
+    ``subject`` names what the row describes:
 
     * ``system_extension``: ``name`` is the bundle id; ``state`` the db.plist state name with
       underscores (``activated_enabled``, ``terminated_waiting_to_uninstall_on_reboot``);
@@ -109,7 +109,7 @@ class Event(msgspec.Struct, gc=False):
     for Endpoint Security records (``exec``, ``fork``, ``signal``, ...), ``log`` for a unified
     log message, ``crash`` for a crash report and ``state`` for a snapshot row, health record or
     check-in (see :class:`StateInfo`). ``process`` is the process that acted (the ES
-    instigator, the process that logged the message, the crashed process); ``target`` is the
+    instigator, the process that logged the message, the crashed process). ``target`` is the
     process acted on (exec image, fork child, signal or task-port target).
     """
 

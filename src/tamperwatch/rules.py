@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 
 from tamperwatch import signals as sig
 from tamperwatch.commands import (
@@ -74,34 +75,25 @@ class RuleEngine:
         self.commands = CommandInterpreter(inventory)
         # Lifecycle pattern matches (sleep, wake, uninstall confirmations) of the last log event.
         self.lifecycle: list[LogMatch] = []
+        self._rules: dict[str, Callable[[Event], list[Signal]]] = {
+            "exec": self._exec,
+            "signal": self._signal,
+            "exit": self._exit,
+            "proc_suspend_resume": self._suspend,
+            "kextunload": self._kextunload,
+            "btm_launch_item_remove": self._btm_remove,
+            "profile_remove": self._profile_remove,
+            "tcc_modify": self._tcc_modify,
+            "log": self._log,
+            "crash": self._crash,
+            **{kind: self._task_access for kind in TASK_ACCESS_KINDS},
+            **{kind: self._file for kind in _FILE_KINDS},
+        }
 
     def evaluate(self, event: Event) -> list[Signal]:
-        kind = event.kind
-        if kind == "exec":
-            return self._exec(event)
-        if kind == "signal":
-            return self._signal(event)
-        if kind == "exit":
-            return self._exit(event)
-        if kind == "proc_suspend_resume":
-            return self._suspend(event)
-        if kind in TASK_ACCESS_KINDS:
-            return self._task_access(event)
-        if kind in _FILE_KINDS:
-            return self._file(event)
-        if kind == "kextunload":
-            return self._kextunload(event)
-        if kind == "btm_launch_item_remove":
-            return self._btm_remove(event)
-        if kind == "profile_remove":
-            return self._profile_remove(event)
-        if kind == "tcc_modify":
-            return self._tcc_modify(event)
-        if kind == "log":
-            return self._log(event)
-        if kind == "crash":
-            return self._crash(event)
-        return []
+        """Return the signals of one event; most event kinds have no rule and cost one lookup."""
+        rule = self._rules.get(event.kind)
+        return rule(event) if rule is not None else []
 
     # helpers -----------------------------------------------------------------------------------
 

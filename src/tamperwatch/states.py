@@ -53,17 +53,16 @@ _SETTING_RULES: dict[str, tuple[str, str, frozenset[str], str]] = {
     },
 }  # fmt: skip
 
-# launchd respawns a crashing job about every 10 s; this many runs of a job that is still only
-# "spawn scheduled", or a run count that climbs between two snapshots, is a job that cannot
-# start.
+# launchd respawns a crashing job about every 10 s. A job still "spawn scheduled" after this many
+# runs, or whose run count climbs between two snapshots, cannot start.
 SPAWN_LOOP_RUNS = 10
 
 
 def _uncatalogued_extension_job(state: StateInfo) -> Component | None:
     """Describe the system extension behind a launchd job the catalog does not list.
 
-    launchd runs a system extension as ``TEAMID.bundle.id``, submitted by smd; such a job that
-    cannot start is an impairment whoever made the extension.
+    launchd runs a system extension as ``TEAMID.bundle.id``, submitted by smd. Such a job that
+    cannot start is an impairment, whatever product the extension belongs to.
     """
     team, _, bundle = state.name.partition(".")
     submitted = "submitted by smd" in (state.detail or "") + (state.path or "")

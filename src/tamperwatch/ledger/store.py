@@ -109,7 +109,7 @@ class UnknownIdError(LedgerError):
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):
-    """One status change: when, to which status, by whom and why."""
+    """One status change: its time, the new status, the person or tool that made it, and the reason."""
 
     at: datetime
     status: str
@@ -230,7 +230,7 @@ def _sqlite_url(path: Path) -> URL:
 def outage_id(window: BlindWindow) -> str:
     """Return the stable id of a blind window: a hash of host, component, start and reason."""
     # NOTE: a silence still open when the input ends has the reason "... until the input ended".
-    # A later scan that sees the component return words the reason differently, so the ledger
+    # A later scan in which the component returns words the reason differently, so the ledger
     # then stores two outages for one silence.
     anchor = json.dumps(
         [window.host, window.component or "", format_rfc3339(window.start), window.reason]

@@ -1,4 +1,4 @@
-"""Command-line interface: ``tamperwatch scan`` and the ``tamperwatch ledger`` commands.
+"""Command-line interface: ``tamperwatch scan``, ``report`` and the ``ledger`` commands.
 
 Exit status of ``scan``: 0 when no suspicious incident was found, 1 when at least one was. It is
 2 for a usage error, an invalid configuration, an input that could not be read, or inputs that
@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, NoReturn
 
@@ -34,6 +34,7 @@ from tamperwatch.ledger import (
     OutageEntry,
     csv_cell,
     format_time,
+    ledger_url,
     parse_time,
     write_entries_jsonl,
     write_incidents_csv,
@@ -47,6 +48,9 @@ from tamperwatch.render import (
     write_blind_windows,
     write_jsonl,
 )
+from tamperwatch.report import ReportError, ReportView, attach_records, write_html
+from tamperwatch.report import from_ledger as report_from_ledger
+from tamperwatch.report import from_scan as report_from_scan
 from tamperwatch.scan import InputError, ScanResult, scan
 
 EXIT_CLEAN = 0
@@ -632,6 +636,128 @@ def _export_to_stdout(
         sys.stdout.flush()
     except BrokenPipeError:
         _discard_stdout()
+
+
+# report ------------------------------------------------------------------------------------------
+
+
+@app.command("report")
+def report_command(
+    html: Annotated[
+        Path,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            help="Write the report to FILE: one self-contained HTML page that fetches nothing.",
+        ),
+    ],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Telemetry files or folders to scan for the report. Without them, the report "
+            "shows the ledger's incidents and outages.",
+            show_default=False,
+            metavar="[PATH]...",
+        ),
+    ] = None,
+    host: HostOption = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config", metavar="FILE", help="YAML configuration for the scan of PATHs."),
+    ] = None,
+    ledger: LedgerOption = None,
+    status: StatusOption = None,
+    component: ComponentOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    records: Annotated[
+        bool,
+        typer.Option(
+            "--records/--no-records",
+            help="Show the text of each evidence record, read back from the scanned files.",
+        ),
+    ] = True,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, show_default=False, help="Log more to standard error."
+        ),
+    ] = 0,
+) -> None:
+    """Write an HTML report: fleet overview, a timeline per host and a page per incident.
+
+    With PATHs the report shows a new scan of them (--host names records without a host);
+    without, it shows the ledger, filtered by --host, --status, --component, --since and --until.
+    """
+    _configure_logging(verbose)
+    err = _console(stderr=True)
+    generated = datetime.now(UTC)
+    if paths:
+        if ledger is not None or status is not None or since is not None or until is not None:
+            _fail(
+                "give telemetry PATHs to scan, or --ledger and its filters, not both; "
+                "run 'tamperwatch scan PATH --ledger ...' first to report from the ledger"
+            )
+        view = _report_of_scan(paths, host, config_file, generated, err)
+    else:
+        filters = _filters(status, host, component, since, until)
+        _require_existing_ledger(ledger)
+        with _open_ledger(ledger) as store:
+            view = report_from_ledger(
+                store.incidents(filters),
+                store.outages(filters),
+                source=f"ledger {store.location}",
+                generated=generated,
+            )
+    if records:
+        attach_records(view)
+    try:
+        write_html(view, html)
+    except OSError as exc:
+        _fail(f"cannot write the report: {exc}")
+    err.print(
+        f"report written to {neutralize(str(html))}: {len(view.hosts)} host(s), "
+        f"{len(view.incidents)} incident(s), "
+        f"{sum(len(h.windows) for h in view.hosts)} blind window(s)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _require_existing_ledger(location: str | None) -> None:
+    """Stop when an SQLite ledger file does not exist, instead of reporting a new empty one."""
+    try:
+        url = ledger_url(location)
+    except LedgerError as exc:
+        _fail(str(exc))
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        _fail(
+            f"no ledger at {url.database}: record scans in it with "
+            "'tamperwatch scan PATH --ledger ...', or give telemetry PATHs to report on"
+        )
+
+
+def _report_of_scan(
+    paths: list[str],
+    host: str | None,
+    config_file: Path | None,
+    generated: datetime,
+    err: Console,
+) -> ReportView:
+    try:
+        config = load_config(config_file)
+        inventory = build_inventory(config)
+        patterns = load_log_patterns()
+        result = scan(paths, host=host, config=config, inventory=inventory, patterns=patterns)
+    except (ConfigError, LogPatternError, InputError) as exc:
+        _fail(str(exc))
+    print_stats_stderr(result, err)
+    try:
+        return report_from_scan(
+            result, source=f"scan of {' '.join(paths)}", generated=generated, inventory=inventory
+        )
+    except ReportError as exc:
+        _fail(str(exc))
 
 
 def main() -> None:

@@ -51,6 +51,17 @@ class InputFile:
     host: str | None
 
 
+@dataclass(frozen=True)
+class HostSummary:
+    """What a scan saw of one host: its time span (epoch seconds), event count and components."""
+
+    first: float
+    last: float
+    events: int
+    # Ids of the components that showed life on the host.
+    components: tuple[str, ...]
+
+
 @dataclass
 class ScanResult:
     """Everything a scan produced: incidents, per-file counts and scan-level warnings."""
@@ -60,6 +71,7 @@ class ScanResult:
     events_per_host: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     blind_windows: list[BlindWindow] = field(default_factory=list)
+    hosts: dict[str, HostSummary] = field(default_factory=dict)
 
     @property
     def suspicious(self) -> list[Incident]:
@@ -194,6 +206,7 @@ def scan(
     blind_windows: list[BlindWindow] = []
     reporting_hosts: dict[str, set[str]] = {}
     per_host: dict[str, int] = {}
+    summaries: dict[str, HostSummary] = {}
     for host_name in sorted(events):
         host_events = events.pop(host_name)
         # Sources interleave in event time; ties keep eslogger's global order, then file order.
@@ -202,6 +215,13 @@ def scan(
         for event in host_events:
             engine.feed(event)
         per_host[host_name] = len(host_events)
+        if host_events:
+            summaries[host_name] = HostSummary(
+                first=host_events[0].time,
+                last=engine.liveness.watermark or host_events[-1].time,
+                events=len(host_events),
+                components=tuple(sorted(engine.liveness.components_seen)),
+            )
         incidents.extend(engine.finish())
         blind_windows.extend(engine.blind_windows)
         for name, count in sorted(engine.unknown_names.items()):
@@ -225,7 +245,7 @@ def scan(
         window=config.telemetry_gap_threshold,
     )
     blind_windows.sort(key=lambda w: (w.host, w.start))
-    return ScanResult(incidents, files, per_host, warnings, blind_windows)
+    return ScanResult(incidents, files, per_host, warnings, blind_windows, summaries)
 
 
 def _read_file(

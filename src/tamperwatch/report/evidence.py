@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from tamperwatch.report.view import EvidenceView, ReportView, text
+from tamperwatch.render import neutralize
+from tamperwatch.report.view import EvidenceView, ReportView
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +26,17 @@ _CHUNK = 64 * 1024
 
 def attach_records(view: ReportView) -> int:
     """Fill ``record`` of every evidence location whose file can be read; return how many."""
-    wanted: dict[str, list[EvidenceView]] = {}
+    by_path: dict[str, list[EvidenceView]] = {}
     count = 0
     for item in _evidence_of(view):
         if count >= MAX_RECORDS:
             log.info("evidence records past the first %d are shown by location only", MAX_RECORDS)
             break
         if item.line > 0:
-            wanted.setdefault(item.path, []).append(item)
+            by_path.setdefault(item.path, []).append(item)
             count += 1
     found = 0
-    for path, items in wanted.items():
+    for path, items in by_path.items():
         found += _read_lines(path, items)
     return found
 
@@ -67,9 +68,11 @@ def _read_lines(path: str, items: list[EvidenceView]) -> int:
                 targets = by_line.get(number)
                 if targets is None:
                     continue
-                record = text(line.decode("utf-8", "replace").rstrip("\r\n")[:MAX_RECORD_CHARS])
+                record = neutralize(
+                    line.decode("utf-8", "replace").rstrip("\r\n"), MAX_RECORD_CHARS
+                )
                 if not complete:
-                    record += " ..."
+                    record += " ... (the line continues)"
                 for item in targets:
                     item.record = record
                 found += len(targets)

@@ -97,7 +97,7 @@ def build_timeline(host: HostView) -> Timeline:
 
     lanes: dict[str, Lane] = {}
     for index, name in enumerate(host.lanes):
-        label = name if name == HOST_LANE else host.components.get(name, name)
+        label = name if name == HOST_LANE else host.labels.get(name, name)
         lanes[name] = Lane(
             y=AXIS_HEIGHT + index * LANE_HEIGHT,
             label=label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…",

@@ -150,6 +150,8 @@ class HostView:
     components: dict[str, str]
     incidents: list[IncidentView] = field(default_factory=list)
     windows: list[WindowView] = field(default_factory=list)
+    # Product name of every lane, including components seen only in incidents.
+    labels: dict[str, str] = field(default_factory=dict)
 
     def health_of(self, component: str) -> str | None:
         """Return the worst health of a component on this host, or None when it was not seen."""
@@ -263,9 +265,9 @@ def from_ledger(
                 explanation=text(outage.explanation) if outage.explanation else None,
             ),
         )
-    view = builder.finish(source, generated, [])
-    view.from_ledger = True
-    return view
+    report = builder.finish(source, generated, [])
+    report.from_ledger = True
+    return report
 
 
 class _Builder:
@@ -343,6 +345,7 @@ class _Builder:
         for host in self.hosts.values():
             for component in host.components:
                 host.components[component] = self.products.get(component, text(component))
+            host.labels = {lane: self.products.get(lane, text(lane)) for lane in host.lanes}
             columns.update(host.lanes)
             if host.first == float("inf"):
                 host.first = host.last = generated.timestamp()

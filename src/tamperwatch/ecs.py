@@ -91,16 +91,16 @@ def incident_to_ecs(incident: Incident) -> dict[str, Any]:
                 {"pid": a.pid, "path": a.path, "args": a.args} for a in incident.actor.ancestry
             ],
         }
-    compacted: dict[str, Any] = _compact(document)
+    compacted: dict[str, Any] = drop_nulls(document)
     return compacted
 
 
-def _compact(value: Any) -> Any:
-    """Drop null fields, as ECS documents leave out what they do not know."""
+def drop_nulls(value: Any) -> Any:
+    """Return a copy without null fields at any depth, because ECS and OCSF omit unknown values."""
     if isinstance(value, dict):
-        return {key: _compact(item) for key, item in value.items() if item is not None}
+        return {key: drop_nulls(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
-        return [_compact(item) for item in value]
+        return [drop_nulls(item) for item in value]
     return value
 
 

@@ -11,10 +11,9 @@ import posixpath
 from collections.abc import Iterable
 from typing import IO, Any
 
-import msgspec
-
 from tamperwatch import __version__
 from tamperwatch.incident import ActorRecord, Incident
+from tamperwatch.render import write_json_lines
 
 ECS_VERSION = "8.11.0"
 
@@ -106,10 +105,7 @@ def drop_nulls(value: Any) -> Any:
 
 def write_ecs(incidents: Iterable[Incident], stream: IO[bytes]) -> None:
     """Write one ECS document per incident as JSON lines (UTF-8)."""
-    encoder = msgspec.json.Encoder()
-    for incident in incidents:
-        stream.write(encoder.encode(incident_to_ecs(incident)))
-        stream.write(b"\n")
+    write_json_lines(map(incident_to_ecs, incidents), stream)
 
 
 def _technique(technique: str) -> dict[str, str]:

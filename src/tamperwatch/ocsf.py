@@ -27,7 +27,7 @@ The mapping:
 * The actor is an evidence artifact of its own: ``actor.process`` with pid, path, name, command
   line, the executable with its team id as ``signature.developer_uid``, the ancestors nested as
   ``parent_process`` up to :data:`PARENT_CHAIN_DEPTH` levels and listed flat in ``ancestry``.
-  An ancestry longer than the engine's limit is cut there, and ``metadata.is_truncated`` says so.
+  An ancestry longer than the engine's limit is cut there, and ``metadata.is_truncated`` is true.
 * ``device`` is the host with OS macOS. The fleet and unknown-host placeholders are no device,
   so such an event has no ``device`` and keeps the placeholder in ``unmapped.host``.
 * ``resources`` are the impaired components (uid, name, vendor in ``data``) in the role Affected.
@@ -48,6 +48,7 @@ from tamperwatch.ecs import ATTACK_REFERENCE, drop_nulls
 from tamperwatch.fleet import FLEET_HOST
 from tamperwatch.incident import ActorRecord, Incident, SignalRecord
 from tamperwatch.process_table import MAX_ANCESTRY_DEPTH
+from tamperwatch.render import write_json_lines
 from tamperwatch.scan import UNKNOWN_HOST
 from tamperwatch.timeutil import format_rfc3339, parse_rfc3339
 
@@ -157,10 +158,7 @@ def to_ocsf(incident: Incident) -> dict[str, Any]:
 
 def write_ocsf(incidents: Iterable[Incident], stream: IO[bytes]) -> None:
     """Write one OCSF Detection Finding event per incident as JSON lines (UTF-8)."""
-    encoder = msgspec.json.Encoder()
-    for incident in incidents:
-        stream.write(encoder.encode(to_ocsf(incident)))
-        stream.write(b"\n")
+    write_json_lines(map(to_ocsf, incidents), stream)
 
 
 def _timestamp(name: str, text: str) -> dict[str, Any]:
@@ -264,16 +262,9 @@ def _evidences(incident: Incident) -> list[dict[str, Any]]:
             {
                 "uid": _signal_uid(incident, number),
                 "name": signal.kind,
-                "data": {
-                    "kind": signal.kind,
-                    "time": signal.time,
-                    "component": signal.component,
-                    "summary": signal.summary,
-                    "evidence": [
-                        {"source": e.source, "file": e.file, "line": e.line}
-                        for e in signal.evidence
-                    ],
-                },
+                # The signal as the incident record has it: kind, time, component, summary and
+                # the evidence locations {source, file, line}.
+                "data": msgspec.to_builtins(signal),
             }
         )
     return evidences

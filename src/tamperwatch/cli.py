@@ -12,7 +12,7 @@ import enum
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from rich.text import Text
 from tamperwatch import __version__
 from tamperwatch.config import ConfigError, build_inventory, load_config
 from tamperwatch.ecs import write_ecs
+from tamperwatch.incident import Incident
 from tamperwatch.ledger import (
     IncidentEntry,
     Ledger,
@@ -41,6 +42,7 @@ from tamperwatch.ledger import (
     write_outages_csv,
 )
 from tamperwatch.logpatterns import LogPatternError, load_log_patterns
+from tamperwatch.ocsf import write_ocsf
 from tamperwatch.render import (
     neutralize,
     print_stats_stderr,
@@ -71,6 +73,15 @@ class OutputFormat(enum.StrEnum):
     text = "text"
     jsonl = "jsonl"
     ecs = "ecs"
+    ocsf = "ocsf"
+
+
+# Writers of the formats that print one JSON object per incident and send the counts to stderr.
+JSON_LINES_WRITERS: dict[OutputFormat, Callable[[Iterable[Incident], IO[bytes]], None]] = {
+    OutputFormat.jsonl: write_jsonl,
+    OutputFormat.ecs: write_ecs,
+    OutputFormat.ocsf: write_ocsf,
+}
 
 
 def _version(value: bool) -> None:
@@ -159,7 +170,7 @@ def scan_command(
         typer.Option(
             "--format",
             help="text for people, jsonl for one incident per line, ecs for one Elastic Common "
-            "Schema alert document per line.",
+            "Schema alert document per line, ocsf for one OCSF Detection Finding event per line.",
         ),
     ] = OutputFormat.text,
     output: Annotated[
@@ -217,8 +228,8 @@ def scan_command(
         raise typer.Exit(EXIT_ERROR) from None
 
     try:
-        if output_format in (OutputFormat.jsonl, OutputFormat.ecs):
-            write = write_ecs if output_format is OutputFormat.ecs else write_jsonl
+        write = JSON_LINES_WRITERS.get(output_format)
+        if write is not None:
             if output is not None:
                 with output.open("wb") as stream:
                     write(result.incidents, stream)

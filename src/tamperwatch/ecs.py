@@ -11,10 +11,9 @@ import posixpath
 from collections.abc import Iterable
 from typing import IO, Any
 
-import msgspec
-
 from tamperwatch import __version__
 from tamperwatch.incident import ActorRecord, Incident
+from tamperwatch.render import write_json_lines
 
 ECS_VERSION = "8.11.0"
 
@@ -91,25 +90,22 @@ def incident_to_ecs(incident: Incident) -> dict[str, Any]:
                 {"pid": a.pid, "path": a.path, "args": a.args} for a in incident.actor.ancestry
             ],
         }
-    compacted: dict[str, Any] = _compact(document)
+    compacted: dict[str, Any] = drop_nulls(document)
     return compacted
 
 
-def _compact(value: Any) -> Any:
-    """Drop null fields, as ECS documents leave out what they do not know."""
+def drop_nulls(value: Any) -> Any:
+    """Return a copy without null fields at any depth, because ECS and OCSF omit unknown values."""
     if isinstance(value, dict):
-        return {key: _compact(item) for key, item in value.items() if item is not None}
+        return {key: drop_nulls(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
-        return [_compact(item) for item in value]
+        return [drop_nulls(item) for item in value]
     return value
 
 
 def write_ecs(incidents: Iterable[Incident], stream: IO[bytes]) -> None:
     """Write one ECS document per incident as JSON lines (UTF-8)."""
-    encoder = msgspec.json.Encoder()
-    for incident in incidents:
-        stream.write(encoder.encode(incident_to_ecs(incident)))
-        stream.write(b"\n")
+    write_json_lines(map(incident_to_ecs, incidents), stream)
 
 
 def _technique(technique: str) -> dict[str, str]:

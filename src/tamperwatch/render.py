@@ -8,7 +8,7 @@ and rich renders it as plain text, never as markup.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 from rich.console import Console
@@ -68,12 +68,17 @@ def neutralize(text: str | None, limit: int = 2000) -> str:
     return "".join(out)
 
 
+def write_json_lines(records: Iterable[Any], stream: IO[bytes]) -> None:
+    """Write each record (a msgspec struct, or dicts and lists) as one line of JSON (UTF-8)."""
+    encoder = msgspec.json.Encoder()
+    for record in records:
+        stream.write(encoder.encode(record))
+        stream.write(b"\n")
+
+
 def write_jsonl(incidents: Iterable[Incident], stream: IO[bytes]) -> None:
     """Write one incident per line as JSON (UTF-8)."""
-    encoder = msgspec.json.Encoder()
-    for incident in incidents:
-        stream.write(encoder.encode(incident))
-        stream.write(b"\n")
+    write_json_lines(incidents, stream)
 
 
 def print_text(result: ScanResult, console: Console) -> None:
@@ -156,10 +161,7 @@ def blind_window_record(window: BlindWindow) -> dict[str, object]:
 
 def write_blind_windows(windows: Iterable[BlindWindow], stream: IO[bytes]) -> None:
     """Write one blind window per line as JSON (UTF-8)."""
-    encoder = msgspec.json.Encoder()
-    for window in windows:
-        stream.write(encoder.encode(blind_window_record(window)))
-        stream.write(b"\n")
+    write_json_lines(map(blind_window_record, windows), stream)
 
 
 def _print_blind_windows(windows: list[BlindWindow], console: Console) -> None:

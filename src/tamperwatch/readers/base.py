@@ -158,7 +158,25 @@ def iter_lines(
                 if not rest or rest.endswith(b"\n"):
                     break
             continue
-        yield number, line.rstrip(b"\r\n")
+        # Rebinding drops the unstripped copy while the caller holds the line.
+        line = line.rstrip(b"\r\n")
+        yield number, line
+
+
+def ends_cut_off(source: BinaryIO) -> bool:
+    """Tell whether the line just read was the last of the file and has no line ending.
+
+    Only a seekable source can tell; for any other this returns ``False``.
+    """
+    try:
+        position = source.tell()
+        if position == 0 or source.read(1):
+            source.seek(position)
+            return False
+        source.seek(position - 1)
+        return source.read(1) != b"\n"
+    except (OSError, ValueError):
+        return False
 
 
 def decode_text(raw: bytes) -> str:
@@ -184,7 +202,9 @@ def decode_json(
     try:
         return decoder.decode(raw)
     except msgspec.DecodeError as error:
-        if isinstance(error, msgspec.ValidationError) or is_utf8(raw):
+        # The second decoding copies the line twice, so it runs only for msgspec's UTF-8 error
+        # (msgspec 0.23 says "Invalid UTF-8 encoded string"), not for other broken JSON.
+        if isinstance(error, msgspec.ValidationError) or "UTF-8" not in str(error):
             _skip_undecoded(error, line, context)
             return None
     except RecursionError as error:

@@ -300,9 +300,13 @@ def _delimiter(header: str) -> str:
 
 
 def _first_lines(head: bytes) -> list[str]:
-    """Return the first non-blank lines of ``head``, without a byte-order mark."""
-    lines = decode_text(head.removeprefix(UTF8_BOM)).splitlines()
-    return [line for line in lines[:_FORMAT_VOTE_LINES] if line.strip()]
+    """Return the first non-blank lines of ``head``, without a byte-order mark.
+
+    Lines end at LF only, as :func:`iter_lines` reads them, so that control characters in a
+    damaged line do not split it into many lines.
+    """
+    lines = decode_text(head.removeprefix(UTF8_BOM)).split("\n")[:_FORMAT_VOTE_LINES]
+    return [line.rstrip("\r") for line in lines if line.strip()]
 
 
 def _first_line(head: bytes) -> str | None:

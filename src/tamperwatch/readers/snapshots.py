@@ -336,12 +336,13 @@ class SysextListReader(Reader):
         listing = _Listing()
         for number, raw in iter_lines(source, context):
             text = decode_text(raw)
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if len(text) > MAX_ROW_CHARS:
+            # Checked before strip() copies the line; a line of only white space is blank.
+            if len(text) > MAX_ROW_CHARS and not text.isspace():
                 context.record()
                 context.skip(number, "line too long", f"longer than {MAX_ROW_CHARS} characters")
+                continue
+            stripped = text.strip()
+            if not stripped:
                 continue
             header = _TIME_HEADER.fullmatch(stripped)
             if header is not None:
@@ -473,12 +474,13 @@ class LaunchctlListReader(Reader):
         clock = _SnapshotClock(context)
         for number, raw in iter_lines(source, context):
             text = decode_text(raw)
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if len(text) > MAX_ROW_CHARS:
+            # Checked before strip() copies the line; a line of only white space is blank.
+            if len(text) > MAX_ROW_CHARS and not text.isspace():
                 context.record()
                 context.skip(number, "line too long", f"longer than {MAX_ROW_CHARS} characters")
+                continue
+            stripped = text.strip()
+            if not stripped:
                 continue
             header = _TIME_HEADER.fullmatch(stripped)
             if header is not None:
@@ -620,12 +622,12 @@ class LaunchctlPrintReader(Reader):
         domain_depth = 0
         for number, raw in iter_lines(source, context):
             text = decode_text(raw)
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if len(text) > MAX_ROW_CHARS:
+            if len(text) > MAX_ROW_CHARS and not text.isspace():
                 context.note("line too long")
                 context.warn(number, f"line longer than {MAX_ROW_CHARS} characters ignored")
+                continue
+            stripped = text.strip()
+            if not stripped:
                 continue
             if domain_depth > 0:
                 domain_depth = self._track_domain(stripped, domain_depth)

@@ -25,6 +25,7 @@ from tamperwatch.readers.base import (
     Reader,
     decode_json,
     decode_text,
+    ends_cut_off,
     in_time_range,
     iter_lines,
 )
@@ -482,10 +483,17 @@ class UnifiedLogTextReader(Reader):
                 elif entry is not None:
                     entry.append(rule_raw, rule_line, context)
             row = _classify_row(text)
-            if row is not None and row[0] == "invalid" and entry is not None:
+            if (
+                row is not None
+                and row[0] == "invalid"
+                and entry is not None
+                and entry.style in _ROW_STYLES
+                and not ends_cut_off(source)
+            ):
                 # Inside an entry, a line that starts with a date but has no row shape is more
-                # likely message text (a logged log line) than a broken row.
-                row = None if entry.style in _ROW_STYLES else row
+                # likely message text (a logged log line) than a broken row. The last line of
+                # a file that ends without a newline is a row cut off instead.
+                row = None
             if row is None and _is_header(text):
                 row = ("header", None)
             if row is not None:

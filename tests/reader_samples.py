@@ -41,10 +41,10 @@ class Sample:
     name: str
     reader: Reader
     file_name: str
-    header: bytes
     records: tuple[bytes, ...]
-    footer: bytes
     index_of: Callable[[Event], int | None]
+    header: bytes = b""
+    footer: bytes = b""
     json_records: bool = False
 
     def data(self, records: tuple[bytes, ...] | None = None) -> bytes:
@@ -193,9 +193,7 @@ ESLOGGER = Sample(
     name="eslogger",
     reader=reader_named("Endpoint Security JSON lines (eslogger, Jamf Protect telemetry)"),
     file_name="es.ndjson",
-    header=b"",
     records=tuple(eslogger_line(index) for index in range(RECORDS)),
-    footer=b"",
     index_of=_pid_index(5100),
     json_records=True,
 )
@@ -237,9 +235,7 @@ OSQUERY = Sample(
     name="osquery",
     reader=reader_named("osquery results and status log, JSON lines"),
     file_name="osqueryd.results.log",
-    header=b"",
     records=tuple(_json_line(osquery_process_row(index)) for index in range(RECORDS)),
-    footer=b"",
     index_of=_osquery_index,
     json_records=True,
 )
@@ -279,9 +275,7 @@ UNIFIED_NDJSON = Sample(
     name="unifiedlog-ndjson",
     reader=reader_named("unified log, log show/stream --style ndjson or --style json"),
     file_name="unified.ndjson",
-    header=b"",
     records=tuple(_json_line(log_record(index)) for index in range(RECORDS)),
-    footer=b"",
     index_of=_pid_index(7100),
     json_records=True,
 )
@@ -307,7 +301,6 @@ UNIFIED_TEXT = Sample(
     file_name="unified.log",
     header=(UNIFIED_TEXT_HEADER + "\n").encode(),
     records=tuple(unified_text_row(index) for index in range(RECORDS)),
-    footer=b"",
     index_of=_pid_index(7200),
 )
 
@@ -396,9 +389,7 @@ IPS = Sample(
     name="crash-ips",
     reader=reader_named("crash report, .ips (JSON header and body)"),
     file_name="tamperlab-esext.ips",
-    header=b"",
     records=(ips_report(),),
-    footer=b"",
     index_of=_crash_index,
 )
 
@@ -406,9 +397,7 @@ CRASH_TEXT = Sample(
     name="crash-text",
     reader=reader_named("crash report, translated or legacy text"),
     file_name="tamperlab-esext.crash",
-    header=b"",
     records=(crash_text_report(),),
-    footer=b"",
     index_of=_crash_index,
 )
 
@@ -434,7 +423,6 @@ SYSEXT = Sample(
         f"--- com.apple.system_extension.endpoint_security\n{SYSEXT_COLUMNS}\n"
     ).encode(),
     records=tuple(sysext_row(index) for index in range(RECORDS)),
-    footer=b"",
     index_of=_state_index(r"com\.example\.tamperlab\.ext(\d+)"),
 )
 
@@ -449,7 +437,6 @@ LAUNCHCTL_LIST = Sample(
     file_name="launchctl-list.txt",
     header=f"# time: {SNAPSHOT_TIME}\nPID\tStatus\tLabel\n".encode(),
     records=tuple(launchctl_list_row(index) for index in range(RECORDS)),
-    footer=b"",
     index_of=_state_index(r"com\.example\.tamperlab\.job(\d+)"),
 )
 
@@ -480,7 +467,6 @@ LAUNCHCTL_PRINT = Sample(
     file_name="launchctl-print.txt",
     header=f"# time: {SNAPSHOT_TIME}\n".encode(),
     records=tuple(launchctl_print_block(index) for index in range(RECORDS)),
-    footer=b"",
     index_of=_state_index(r"com\.example\.tamperlab\.svc(\d+)"),
 )
 
@@ -498,7 +484,6 @@ CHECKINS_CSV = Sample(
     file_name="checkins.csv",
     header=b"hostname,agent,last_seen,status\n",
     records=tuple(checkin_csv_row(index) for index in range(RECORDS)),
-    footer=b"",
     index_of=_host_index,
 )
 
@@ -516,9 +501,7 @@ CHECKINS_JSON = Sample(
     name="checkins-json",
     reader=CHECKINS_CSV.reader,
     file_name="checkins.ndjson",
-    header=b"",
     records=tuple(_json_line(checkin_object(index)) for index in range(RECORDS)),
-    footer=b"",
     index_of=_host_index,
     json_records=True,
 )

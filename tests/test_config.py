@@ -48,7 +48,7 @@ def test_empty_file_rejected(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     error = load_error(path)
     assert error.file == str(path)
-    assert error.message.startswith("empty configuration: the file holds no settings")
+    assert error.message.startswith("empty configuration: the file contains no settings")
     assert str(error).startswith(f"{path}: empty configuration")
 
 
@@ -483,7 +483,7 @@ def test_python_tags_not_executed(tmp_path: Path, tag: str) -> None:
 
     assert not marker.exists()
     assert error.line == 2
-    assert "is not allowed; the configuration holds plain values only" in error.message
+    assert "is not allowed; the configuration accepts plain values only" in error.message
 
 
 def test_explicit_timestamp_tag_stays_text(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Property tests of every reader: damaged and arbitrary input is counted, never raised.
 
-The contract checked for each example: ``read`` neither raises nor yields more events than it
-counts as used, ``read == used + sum(skipped)``, every warning names the file and a line of it
-(0 for the whole file), and the undamaged records beside a damaged one are still used.
+Each example checks the contract. ``read`` does not raise, yields as many events as it counts
+as used, and keeps ``read == used + sum(skipped)``. Every warning names the file and a line of
+it (0 for the whole file). The undamaged records beside a damaged one are still used.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ class Config(msgspec.Struct):
     maintenance_windows: tuple[dict[str, Any], ...] = ()
 
 
-def _shown(value: object) -> str:
+def _short_repr(value: object) -> str:
     """Return the repr of a configured value for a message, cut to 40 characters."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -171,7 +171,9 @@ def parse_duration(value: object) -> float:
         ValueError: the value is not a duration, or is negative or not finite.
     """
     if isinstance(value, bool):
-        raise ValueError(f"invalid duration {_shown(value)}: expected seconds or text such as 5m")
+        raise ValueError(
+            f"invalid duration {_short_repr(value)}: expected seconds or text such as 5m"
+        )
     if isinstance(value, int | float):
         try:
             seconds = float(value)
@@ -184,17 +186,19 @@ def parse_duration(value: object) -> float:
         except ValueError:
             if not _DURATION_RE.match(text):
                 raise ValueError(
-                    f"invalid duration {_shown(value)}: expected seconds or text such as 90s, 5m, 2h"
+                    f"invalid duration {_short_repr(value)}: expected seconds or text such as 90s, 5m, 2h"
                 ) from None
             seconds = sum(
                 float(amount) * _UNIT_SECONDS[unit.lower()]
                 for amount, unit in _DURATION_PART_RE.findall(text)
             )
     else:
-        raise ValueError(f"invalid duration {_shown(value)}: expected seconds or text such as 5m")
+        raise ValueError(
+            f"invalid duration {_short_repr(value)}: expected seconds or text such as 5m"
+        )
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(
-            f"invalid duration {_shown(value)}: must be a finite number of seconds >= 0"
+            f"invalid duration {_short_repr(value)}: must be a finite number of seconds >= 0"
         )
     return seconds
 
@@ -263,7 +267,7 @@ def _reject_tag(loader: yaml.SafeLoader, node: yaml.Node) -> NoReturn:
     raise yaml.constructor.ConstructorError(
         None,
         None,
-        f"tag {tag} is not allowed; the configuration holds plain values only "
+        f"tag {tag} is not allowed; the configuration accepts plain values only "
         "(mappings, lists, text and numbers)",
         node.start_mark,
     )
@@ -311,7 +315,7 @@ def _check_nodes(root: yaml.Node, file: str) -> None:
             stack.extend((item, (*path, index)) for index, item in enumerate(node.value))
 
 
-def _yaml_error(error: yaml.YAMLError, text: str, file: str) -> ConfigError:
+def _config_error_from_yaml(error: yaml.YAMLError, text: str, file: str) -> ConfigError:
     """Locate a PyYAML error: a mark for syntax and tag errors, an offset for bad characters."""
     if isinstance(error, yaml.reader.ReaderError):
         return ConfigError(
@@ -334,7 +338,7 @@ def _parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
         # The reader checks the whole text for unacceptable characters here already.
         loader = _TextTimesLoader(text)
     except yaml.YAMLError as error:
-        raise _yaml_error(error, text, file) from None
+        raise _config_error_from_yaml(error, text, file) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -342,7 +346,7 @@ def _parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
         _check_nodes(root, file)
         return root, loader.construct_document(root)
     except yaml.YAMLError as error:
-        raise _yaml_error(error, text, file) from None
+        raise _config_error_from_yaml(error, text, file) from None
     except RecursionError:
         raise ConfigError("invalid YAML: values nested too deeply", file) from None
     finally:
@@ -380,22 +384,22 @@ def load_config(path: Path | None) -> Config:
     root, data = _parse(text, file)
     if root is None or data is None:
         raise ConfigError(
-            "empty configuration: the file holds no settings; add settings, or scan without "
+            "empty configuration: the file contains no settings; add settings, or scan without "
             "a configuration file to use the defaults",
             file,
         )
     locator = _Locator(root)
     if not isinstance(data, Mapping):
         raise ConfigError(
-            f"expected a mapping of settings at the top level, not {_kind(data)}",
+            f"expected a mapping of settings at the top level, not {_describe(data)}",
             file,
             line=locator.line(()),
         )
     return _ConfigBuilder(file, locator).build(data)
 
 
-def _kind(value: object) -> str:
-    return "a list" if isinstance(value, list) else f"the value {_shown(value)}"
+def _describe(value: object) -> str:
+    return "a list" if isinstance(value, list) else f"the value {_short_repr(value)}"
 
 
 class _ConfigBuilder:
@@ -441,7 +445,7 @@ class _ConfigBuilder:
             for name, component_id in settings["checkins"].get("component_names", {}).items():
                 if inventory.get(component_id) is None:
                     raise self.error(
-                        f"unknown component id {_shown(component_id)}",
+                        f"unknown component id {_short_repr(component_id)}",
                         "checkins",
                         "component_names",
                         name,
@@ -458,21 +462,24 @@ class _ConfigBuilder:
         except ValueError as error:
             raise self.error(str(error), *path) from None
         if seconds <= 0:
-            raise self.error(f"invalid duration {_shown(value)}: must be greater than 0", *path)
+            raise self.error(
+                f"invalid duration {_short_repr(value)}: must be greater than 0", *path
+            )
         return seconds
 
     def share(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
             raise self.error(
-                f"invalid value {_shown(value)}: expected a fraction above 0 and at most 1", key
+                f"invalid value {_short_repr(value)}: expected a fraction above 0 and at most 1",
+                key,
             )
         return float(value)
 
     def count(self, key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"invalid value {_shown(value)}: expected a whole number", key)
+            raise self.error(f"invalid value {_short_repr(value)}: expected a whole number", key)
         if value < 1:
-            raise self.error(f"invalid value {_shown(value)}: must be at least 1", key)
+            raise self.error(f"invalid value {_short_repr(value)}: must be at least 1", key)
         return value
 
     def mappings(self, key: str, value: Any) -> list[Mapping[str, Any]]:
@@ -482,7 +489,9 @@ class _ConfigBuilder:
             raise self.error("invalid value: expected a list of mappings", key)
         for index, entry in enumerate(value):
             if not isinstance(entry, Mapping):
-                raise self.error(f"invalid entry {_shown(entry)}: expected a mapping", key, index)
+                raise self.error(
+                    f"invalid entry {_short_repr(entry)}: expected a mapping", key, index
+                )
         return value
 
     def extension_list(self, value: Any, inventory: Inventory) -> tuple[str, ...]:
@@ -494,10 +503,12 @@ class _ConfigBuilder:
         ids: list[str] = []
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise self.error(f"invalid component id {_shown(item)}: expected text", key, index)
+                raise self.error(
+                    f"invalid component id {_short_repr(item)}: expected text", key, index
+                )
             if inventory.get(item) is None:
                 raise self.error(
-                    f"unknown component id {_shown(item)}; define it under components or use a "
+                    f"unknown component id {_short_repr(item)}; define it under components or use a "
                     "catalog id",
                     key,
                     index,
@@ -537,7 +548,7 @@ class _ConfigBuilder:
             hosts = entry.get("hosts", "*")
             if not isinstance(hosts, str) or not hosts:
                 raise self.error(
-                    f"invalid value {_shown(hosts)}: expected a host name or glob",
+                    f"invalid value {_short_repr(hosts)}: expected a host name or glob",
                     key,
                     index,
                     "hosts",
@@ -552,7 +563,10 @@ class _ConfigBuilder:
             for component_id in components:
                 if inventory.get(component_id) is None:
                     raise self.error(
-                        f"unknown component id {_shown(component_id)}", key, index, "components"
+                        f"unknown component id {_short_repr(component_id)}",
+                        key,
+                        index,
+                        "components",
                     )
             grace = (
                 self.duration(entry["grace"], key, index, "grace") if "grace" in entry else 900.0
@@ -574,7 +588,8 @@ class _ConfigBuilder:
         parsed = parse_rfc3339(str(value)) if isinstance(value, str) else None
         if parsed is None:
             raise self.error(
-                f"invalid time {_shown(value)}: expected RFC 3339, e.g. 2026-11-20T22:00:00Z", *path
+                f"invalid time {_short_repr(value)}: expected RFC 3339, e.g. 2026-11-20T22:00:00Z",
+                *path,
             )
         return parsed
 
@@ -601,7 +616,7 @@ class _ConfigBuilder:
             status = item.strip().lower()
             if status in healthy:
                 raise self.error(
-                    f"status {_shown(status)} is also in healthy_status; list it in one of them",
+                    f"status {_short_repr(status)} is also in healthy_status; list it in one of them",
                     key,
                     "unhealthy_status",
                     index,
@@ -621,7 +636,9 @@ class _ConfigBuilder:
         names: dict[str, str] = {}
         for name, component_id in value.items():
             if not isinstance(component_id, str) or not component_id.strip():
-                raise self.error(f"invalid component id {_shown(component_id)}", *path, str(name))
+                raise self.error(
+                    f"invalid component id {_short_repr(component_id)}", *path, str(name)
+                )
             names[str(name).strip().casefold()] = component_id.strip()
         return names
 
@@ -641,7 +658,9 @@ class _ConfigBuilder:
                 )
             if not isinstance(name, str) or not name.strip():
                 raise self.error(
-                    f"invalid column name {_shown(name)}: expected the header text", *path, role
+                    f"invalid column name {_short_repr(name)}: expected the header text",
+                    *path,
+                    role,
                 )
             columns[role] = name
         return columns
@@ -653,7 +672,7 @@ class _ConfigBuilder:
         for index, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 raise self.error(
-                    f"invalid status {_shown(item)}: expected text", "checkins", name, index
+                    f"invalid status {_short_repr(item)}: expected text", "checkins", name, index
                 )
             status = item.strip().lower()
             if status not in statuses:
@@ -663,7 +682,9 @@ class _ConfigBuilder:
     def timezone(self, value: Any) -> str:
         path = ("checkins", "timezone")
         if not isinstance(value, str):
-            raise self.error(f"invalid time zone {_shown(value)}: expected an IANA name", *path)
+            raise self.error(
+                f"invalid time zone {_short_repr(value)}: expected an IANA name", *path
+            )
         name = value.strip()
         # UTC needs no time-zone database, so it is accepted where the system has none.
         if name.upper() == "UTC":
@@ -672,7 +693,7 @@ class _ConfigBuilder:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise self.error(
-                f"unknown time zone {_shown(value)}; use an IANA name such as Europe/Berlin or UTC",
+                f"unknown time zone {_short_repr(value)}; use an IANA name such as Europe/Berlin or UTC",
                 *path,
             ) from None
         return name

@@ -158,7 +158,7 @@ def iter_lines(
                 if not rest or rest.endswith(b"\n"):
                     break
             continue
-        # Rebinding drops the unstripped copy while the caller holds the line.
+        # Rebinding releases the unstripped line before the caller gets the stripped one.
         line = line.rstrip(b"\r\n")
         yield number, line
 
@@ -203,7 +203,7 @@ def decode_json(
         return decoder.decode(raw)
     except msgspec.DecodeError as error:
         # The second decoding copies the line twice, so it runs only for msgspec's UTF-8 error
-        # (msgspec 0.23 says "Invalid UTF-8 encoded string"), not for other broken JSON.
+        # (msgspec 0.23 raises "Invalid UTF-8 encoded string"), not for other broken JSON.
         if isinstance(error, msgspec.ValidationError) or "UTF-8" not in str(error):
             _skip_undecoded(error, line, context)
             return None

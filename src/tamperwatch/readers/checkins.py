@@ -496,7 +496,7 @@ class CheckinReader(Reader):
                 # A stray quote made the csv module join lines. Only the line with the quote
                 # is lost: the lines after it are read again as rows of their own.
                 context.skip(
-                    line, "invalid CSV row", _unbalanced_quote(ended_inside, fields, width)
+                    line, "invalid CSV row", _describe_unbalanced_quote(ended_inside, fields, width)
                 )
                 feed.replay(lines[1:])
                 continue
@@ -540,7 +540,7 @@ class CheckinReader(Reader):
                 yield event
 
 
-def _unbalanced_quote(ended_inside: bool, fields: list[str], width: int) -> str:
+def _describe_unbalanced_quote(ended_inside: bool, fields: list[str], width: int) -> str:
     if ended_inside:
         return "a quoted field opened on this line is never closed"
     return f"a quoted field spans lines and the row has {len(fields)} fields, not {width}"

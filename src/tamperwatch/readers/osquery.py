@@ -143,7 +143,7 @@ def parse_calendar_time(text: str) -> float | None:
     if not (hour <= 23 and minute <= 59 and second <= 60):
         return None
     try:
-        # datetime rejects year 0 and days past the end of the month, which timegm rolls over.
+        # datetime rejects year 0 and days past the end of the month, such as February 30.
         midnight = datetime(int(match["year"]), month, int(match["day"]), tzinfo=UTC)
     except ValueError:
         return None

@@ -89,10 +89,10 @@ def parse_header_time(text: str) -> float | None:
     match = _RFC3339.fullmatch(text)
     if match is None or not _valid_fields(match):
         return None
-    return _in_range(parse_rfc3339(text))
+    return _keep_in_range(parse_rfc3339(text))
 
 
-def _in_range(time: float | None) -> float | None:
+def _keep_in_range(time: float | None) -> float | None:
     return time if time is not None and in_time_range(time) else None
 
 
@@ -102,7 +102,7 @@ def time_from_file_name(path: str) -> float | None:
     match = _NAME_TIME_DASHED.search(name) or _NAME_TIME_BASIC.search(name)
     if match is None or not _valid_fields(match):
         return None
-    return _in_range(
+    return _keep_in_range(
         parse_rfc3339(
             f"{match['year']}-{match['month']}-{match['day']}T"
             f"{match['hour']}:{match['minute']}:{match['second']}Z"

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tamperwatch.config import Config, ConfigError, build_inventory, load_config, parse_duration
+from tamperwatch.config import (
+    MAX_YAML_VALUES,
+    Config,
+    ConfigError,
+    build_inventory,
+    load_config,
+    parse_duration,
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "tamperwatch.yaml") -> Path:
@@ -34,9 +43,13 @@ def test_defaults_without_file() -> None:
     assert config.management_agents == ()
 
 
-@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
-def test_empty_file_gives_defaults(tmp_path: Path, text: str) -> None:
-    assert load_config(write(tmp_path, text)) == Config()
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n", "\n\n", "null\n"])
+def test_empty_file_rejected(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    error = load_error(path)
+    assert error.file == str(path)
+    assert error.message.startswith("empty configuration: the file contains no settings")
+    assert str(error).startswith(f"{path}: empty configuration")
 
 
 @pytest.mark.parametrize(
@@ -58,7 +71,9 @@ def test_parse_duration(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["5x", "m5", "", "-5m", -1, True, None, [5], "nan", "inf"])
+@pytest.mark.parametrize(
+    "value", ["5x", "m5", "", "-5m", -1, True, None, [5], "nan", "inf", 10**400, "9" * 400 + "s"]
+)
 def test_parse_duration_rejects(value: object) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(value)
@@ -273,7 +288,9 @@ def test_unsafe_yaml_tag_rejected(tmp_path: Path) -> None:
     path = write(tmp_path, "crash_burst_threshold: !!python/object/apply:os.getpid []\n")
     error = load_error(path)
     assert error.line == 1
-    assert "invalid YAML" in error.message
+    assert error.message.startswith(
+        "invalid YAML: tag !!python/object/apply:os.getpid is not allowed"
+    )
 
 
 # --- checkins --------------------------------------------------------------------------------
@@ -390,3 +407,264 @@ def test_checkins_errors(tmp_path: Path, text: str, key: str, line: int, fragmen
     assert error.key == key
     assert error.line == line
     assert fragment in error.message
+
+
+# --- hostile and malformed files ----------------------------------------------------------------
+
+
+def test_invalid_duration_names_file_line_key(tmp_path: Path) -> None:
+    text = "".join(f"# line {number}\n" for number in range(1, 12)) + (
+        "crash_correlation_window: 5 parsecs\n"
+    )
+    path = write(tmp_path, text)
+
+    error = load_error(path)
+
+    assert str(error) == (
+        f"{path}:12: crash_correlation_window: invalid duration '5 parsecs': expected seconds "
+        "or text such as 90s, 5m, 2h"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("crash_burst_threshold: 3\n\nflod_event_threshold: 10\n", "flod_event_threshold", 3),
+        ("12: x\n", "12", 1),
+        ("checkins:\n  timezone: UTC\n  zone: UTC\n", "checkins.zone", 3),
+        ("checkins:\n  columns:\n    host: Name\n    serial: S\n", "checkins.columns.serial", 4),
+        (
+            "maintenance_windows:\n  - start: 2026-11-20T22:00:00Z\n    end: 2026-11-20T23:00:00Z\n"
+            "    reason: upgrade\n    author: kim\n    ticket: 4711\n",
+            "maintenance_windows[0].ticket",
+            6,
+        ),
+    ],
+)
+def test_unknown_key_located(tmp_path: Path, text: str, key: str, line: int) -> None:
+    path = write(tmp_path, text)
+
+    error = load_error(path)
+
+    assert error.key == key
+    assert error.line == line
+    assert str(error).startswith(f"{path}:{line}: {key}: unknown ")
+
+
+def test_window_grace_error_located(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "maintenance_windows:\n  - start: 2026-11-20T22:00:00Z\n    end: 2026-11-20T23:00:00Z\n"
+        "    reason: upgrade\n    author: kim\n    grace: soon\n",
+    )
+
+    error = load_error(path)
+
+    assert error.key == "maintenance_windows[0].grace"
+    assert error.line == 6
+    assert "invalid duration 'soon'" in error.message
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.system ['touch {marker}']",
+        "!!python/object/new:os.system ['touch {marker}']",
+        "!!python/name:os.system",
+        "!!python/object:pathlib.Path {{}}",
+        "!mytag '{marker}'",
+    ],
+)
+def test_python_tags_not_executed(tmp_path: Path, tag: str) -> None:
+    marker = tmp_path / "marker"
+    path = write(tmp_path, "crash_burst_threshold: 3\nextension_list: " + tag.format(marker=marker))
+
+    error = load_error(path)
+
+    assert not marker.exists()
+    assert error.line == 2
+    assert "is not allowed; the configuration accepts plain values only" in error.message
+
+
+def test_explicit_timestamp_tag_stays_text(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "maintenance_windows:\n  - start: !!timestamp 2026-02-30T22:00:00Z\n"
+        "    end: 2026-03-01T23:00:00Z\n    reason: upgrade\n    author: kim\n",
+    )
+
+    error = load_error(path)
+
+    assert error.key == "maintenance_windows[0].start"
+    assert error.line == 2
+    assert "invalid time '2026-02-30T22:00:00Z'" in error.message
+
+
+BILLION_LAUGHS = """\
+a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [BILLION_LAUGHS, BILLION_LAUGHS.replace("i: &i", "extension_list: &i")],
+    ids=["unknown keys", "known key"],
+)
+def test_alias_bomb_rejected(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+
+    error = load_error(path)
+
+    assert error.message.startswith(
+        f"invalid YAML: aliases expand the document to more than {MAX_YAML_VALUES} values"
+    )
+    assert error.line is not None
+
+
+def test_aliases_within_limit_allowed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "checkins:\n  healthy_status: &ok [online, connected]\n"
+        "  columns: {host: Name, time: Seen}\n"
+        "maintenance_windows:\n"
+        "  - &window {start: 2026-11-20T22:00:00Z, end: 2026-11-20T23:00:00Z, reason: upgrade,"
+        " author: kim}\n"
+        "  - *window\n",
+    )
+
+    config = load_config(path)
+
+    assert len(config.maintenance_windows) == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "extension_list: " + "[" * 100_000 + "]" * 100_000 + "\n",
+        "a:\n" + "".join(" " * depth + "b:\n" for depth in range(1, 3000)),
+    ],
+    ids=["flow", "block"],
+)
+def test_deep_nesting_rejected(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+
+    error = load_error(path)
+
+    assert error.file == str(path)
+    assert error.message == "invalid YAML: values nested too deeply"
+
+
+def test_huge_integer_located(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "crash_burst_threshold: 3\ncrash_correlation_window: " + "9" * 5000 + "\n"
+    )
+
+    error = load_error(path)
+
+    assert error.line == 2
+    assert error.message.startswith("invalid YAML: invalid integer 99999999999999999999...")
+
+
+def test_huge_duration_number_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "crash_correlation_window: 1" + "0" * 400 + "\n")
+
+    error = load_error(path)
+
+    assert error.key == "crash_correlation_window"
+    assert "must be a finite number of seconds" in error.message
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("just some text\n", "not the value 'just some text'"),
+        ("42\n", "not the value 42"),
+        ("- lulu\n", "not a list"),
+    ],
+)
+def test_non_mapping_document(tmp_path: Path, text: str, fragment: str) -> None:
+    path = write(tmp_path, text)
+
+    error = load_error(path)
+
+    assert error.line == 1
+    assert error.message.startswith("expected a mapping of settings at the top level")
+    assert fragment in error.message
+
+
+def test_several_documents_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, "crash_burst_threshold: 3\n---\ncrash_burst_threshold: 4\n")
+
+    error = load_error(path)
+
+    assert error.line == 2
+    assert error.message == (
+        "invalid YAML: expected a single document in the stream, but found another document"
+    )
+
+
+def test_control_character_located(tmp_path: Path) -> None:
+    path = write(tmp_path, "crash_burst_threshold: 3\nextension_list: [lu\x00lu]\n")
+
+    error = load_error(path)
+
+    assert error.line == 2
+    assert error.message == (
+        "invalid YAML: character #x0000 is not allowed (special characters are not allowed)"
+    )
+
+
+def test_invalid_utf8_located(tmp_path: Path) -> None:
+    path = tmp_path / "tamperwatch.yaml"
+    path.write_bytes(b"crash_burst_threshold: 3\n# caf\xe9\n")
+
+    error = load_error(path)
+
+    assert error.line == 2
+    assert error.message == "invalid UTF-8 (byte 0xe9); save the file as UTF-8"
+
+
+def test_folder_instead_of_file(tmp_path: Path) -> None:
+    error = load_error(tmp_path)
+
+    assert error.file == str(tmp_path)
+    assert error.message.startswith("cannot read configuration file: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("crash_correlation_window: 5 parsecs\n", ":1: crash_correlation_window: invalid duration"),
+        ("", ": empty configuration"),
+        (BILLION_LAUGHS, ": invalid YAML: aliases expand the document"),
+        ("extension_list: !!python/object/apply:os.getpid []\n", ":1: invalid YAML: tag"),
+        ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", ": invalid YAML: values nested too deeply"),
+    ],
+    ids=["duration", "empty", "alias bomb", "python tag", "deep nesting"],
+)
+def test_cli_shows_config_error_without_traceback(tmp_path: Path, text: str, fragment: str) -> None:
+    config = write(tmp_path, text)
+    telemetry = tmp_path / "es.ndjson"
+    telemetry.write_text("")
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tamperwatch", "scan", "--config", str(config), str(telemetry)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+    stderr = result.stderr.decode()
+    assert result.returncode == 2
+    assert stderr.startswith(f"error: {config}")
+    assert fragment in stderr
+    assert "Traceback" not in stderr
+    assert stderr.count("\n") == 1

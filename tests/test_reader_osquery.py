@@ -695,13 +695,18 @@ def test_bad_lines_are_skipped_with_line(tmp_path: Path) -> None:
     assert [warning.line for warning in stats.warnings] == [2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
-def test_invalid_utf8_line_skipped(tmp_path: Path) -> None:
+def test_invalid_utf8_replaced(tmp_path: Path) -> None:
     path = tmp_path / "osqueryd.results.log"
     good = json.dumps(result(sysext())).encode()
     path.write_bytes(good.replace(b"N0RTHW1ND5", b"N0RTH\xffW1ND5") + b"\n" + good + b"\n")
     events, stats = run(path)
-    assert len(events) == 1
-    assert stats.skipped["invalid JSON"] == 1
+    assert len(events) == 2
+    assert not stats.skipped
+    assert events[0].state is not None
+    assert events[0].state.team_id == "N0RTH\ufffdW1ND5"
+    assert [(w.line, w.message) for w in stats.warnings] == [
+        (1, "invalid UTF-8 replaced with U+FFFD")
+    ]
 
 
 # --- real samples ----------------------------------------------------------------------------

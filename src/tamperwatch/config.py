@@ -47,7 +47,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -96,6 +96,11 @@ _CHECKIN_KEYS: Final = (
     "component_names",
 )
 _CHECKIN_COLUMN_ROLES: Final = ("host", "component", "time", "status")
+
+# Maximum number of YAML values (mappings, lists and scalars) in a configuration, counting
+# each use of an alias again. Real files have a few thousand at most; the limit rejects alias
+# bombs ("billion laughs"), whose aliases of aliases expand to billions of values.
+MAX_YAML_VALUES: Final = 100_000
 
 
 class ConfigError(Exception):
@@ -153,6 +158,12 @@ class Config(msgspec.Struct):
     maintenance_windows: tuple[dict[str, Any], ...] = ()
 
 
+def _short_repr(value: object) -> str:
+    """Return the repr of a configured value for a message, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_duration(value: object) -> float:
     """Return a duration in seconds from a number or text such as ``90s``, ``5m``, ``1h30m``.
 
@@ -160,9 +171,14 @@ def parse_duration(value: object) -> float:
         ValueError: the value is not a duration, or is negative or not finite.
     """
     if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}: expected seconds or text such as 5m")
+        raise ValueError(
+            f"invalid duration {_short_repr(value)}: expected seconds or text such as 5m"
+        )
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
     elif isinstance(value, str):
         text = value.strip()
         try:
@@ -170,16 +186,20 @@ def parse_duration(value: object) -> float:
         except ValueError:
             if not _DURATION_RE.match(text):
                 raise ValueError(
-                    f"invalid duration {value!r}: expected seconds or text such as 90s, 5m, 2h"
+                    f"invalid duration {_short_repr(value)}: expected seconds or text such as 90s, 5m, 2h"
                 ) from None
             seconds = sum(
                 float(amount) * _UNIT_SECONDS[unit.lower()]
                 for amount, unit in _DURATION_PART_RE.findall(text)
             )
     else:
-        raise ValueError(f"invalid duration {value!r}: expected seconds or text such as 5m")
+        raise ValueError(
+            f"invalid duration {_short_repr(value)}: expected seconds or text such as 5m"
+        )
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {value!r}: must be a finite number of seconds >= 0")
+        raise ValueError(
+            f"invalid duration {_short_repr(value)}: must be a finite number of seconds >= 0"
+        )
     return seconds
 
 
@@ -210,10 +230,12 @@ class _Locator:
 
 
 class _TextTimesLoader(yaml.SafeLoader):
-    """The safe loader, except that timestamps stay text.
+    """The safe loader, except that timestamps stay text and bad values raise located errors.
 
     PyYAML turns an unquoted ``2026-02-30T22:00:00Z`` into a datetime and raises a bare
     ValueError for impossible dates; as text, the value gets a located configuration error.
+    Integers with too many digits and tags of other than plain values raise a YAML error with
+    their line instead of a ValueError or PyYAML's generic message.
     """
 
 
@@ -223,23 +245,112 @@ _TextTimesLoader.yaml_implicit_resolvers = {
 }
 
 
-def _check_duplicate_keys(node: yaml.Node, file: str, path: tuple[str | int, ...] = ()) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                raise ConfigError(
-                    "duplicate key; keep one of them",
-                    file,
-                    format_key_path((*path, key)),
-                    key_node.start_mark.line + 1,
-                )
-            seen.add(key)
-            _check_duplicate_keys(value_node, file, (*path, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _check_duplicate_keys(item, file, (*path, index))
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return int(loader.construct_yaml_int(node))
+    except ValueError:
+        # int() converts at most sys.get_int_max_str_digits() digits (4300 by default).
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"invalid integer {str(node.value)[:20]}...: too many digits",
+            node.start_mark,
+        ) from None
+
+
+def _construct_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+def _reject_tag(loader: yaml.SafeLoader, node: yaml.Node) -> NoReturn:
+    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"tag {tag} is not allowed; the configuration accepts plain values only "
+        "(mappings, lists, text and numbers)",
+        node.start_mark,
+    )
+
+
+_TextTimesLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_TextTimesLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_text)
+# The None entry is the constructor of every tag without one of its own, such as
+# !!python/object. The safe loader's own message names the tag but not why it is refused.
+_TextTimesLoader.add_constructor(None, _reject_tag)
+
+
+def _check_nodes(root: yaml.Node, file: str) -> None:
+    """Reject duplicate keys and documents that aliases expand past :data:`MAX_YAML_VALUES`.
+
+    The walk visits a node again at every alias that names it, as code that walks the built
+    values does. It keeps its own stack, so deep nesting cannot exhaust Python's recursion.
+    """
+    stack: list[tuple[yaml.Node, tuple[str | int, ...]]] = [(root, ())]
+    visited = 0
+    while stack:
+        node, path = stack.pop()
+        visited += 1
+        if visited > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"invalid YAML: aliases expand the document to more than {MAX_YAML_VALUES} "
+                "values; write the values out instead of nesting aliases",
+                file,
+                line=node.start_mark.line + 1,
+            )
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                if key in seen:
+                    raise ConfigError(
+                        "duplicate key; keep one of them",
+                        file,
+                        format_key_path((*path, key)),
+                        key_node.start_mark.line + 1,
+                    )
+                seen.add(key)
+                stack.append((value_node, (*path, key)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*path, index)) for index, item in enumerate(node.value))
+
+
+def _config_error_from_yaml(error: yaml.YAMLError, text: str, file: str) -> ConfigError:
+    """Locate a PyYAML error: a mark for syntax and tag errors, an offset for bad characters."""
+    if isinstance(error, yaml.reader.ReaderError):
+        return ConfigError(
+            f"invalid YAML: character #x{error.character:04x} is not allowed ({error.reason})",
+            file,
+            line=text.count("\n", 0, error.position) + 1,
+        )
+    mark = getattr(error, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    if context:
+        problem = f"{context}, {problem}"
+    return ConfigError(f"invalid YAML: {problem}", file, line=line)
+
+
+def _parse(text: str, file: str) -> tuple[yaml.Node | None, Any]:
+    """Compose and check the YAML node tree, then build the Python values from it."""
+    try:
+        # The reader checks the whole text for unacceptable characters here already.
+        loader = _TextTimesLoader(text)
+    except yaml.YAMLError as error:
+        raise _config_error_from_yaml(error, text, file) from None
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        _check_nodes(root, file)
+        return root, loader.construct_document(root)
+    except yaml.YAMLError as error:
+        raise _config_error_from_yaml(error, text, file) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: values nested too deeply", file) from None
+    finally:
+        loader.dispose()
 
 
 def load_config(path: Path | None) -> Config:
@@ -253,30 +364,42 @@ def load_config(path: Path | None) -> Config:
         return Config()
     file = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("configuration file not found", file) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read configuration file: {error}", file) from None
-
+    except OSError as error:
+        raise ConfigError(
+            f"cannot read configuration file: {error.strerror or error}", file
+        ) from None
     try:
-        root = yaml.compose(text, Loader=_TextTimesLoader)
-        # A SafeLoader subclass: no arbitrary objects are constructed.
-        data = yaml.load(text, Loader=_TextTimesLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"invalid YAML: {problem}", file, line=line) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ConfigError(
+            f"invalid UTF-8 (byte 0x{raw[error.start]:02x}); save the file as UTF-8",
+            file,
+            line=line,
+        ) from None
+
+    root, data = _parse(text, file)
     if root is None or data is None:
-        return Config()
+        raise ConfigError(
+            "empty configuration: the file contains no settings; add settings, or scan without "
+            "a configuration file to use the defaults",
+            file,
+        )
     locator = _Locator(root)
     if not isinstance(data, Mapping):
         raise ConfigError(
-            "expected a mapping of settings at the top level", file, line=locator.line(())
+            f"expected a mapping of settings at the top level, not {_describe(data)}",
+            file,
+            line=locator.line(()),
         )
-    _check_duplicate_keys(root, file)
     return _ConfigBuilder(file, locator).build(data)
+
+
+def _describe(value: object) -> str:
+    return "a list" if isinstance(value, list) else f"the value {_short_repr(value)}"
 
 
 class _ConfigBuilder:
@@ -299,7 +422,7 @@ class _ConfigBuilder:
             "event_source_gap_threshold",
         ):
             if key in data:
-                settings[key] = self.duration(key, data[key])
+                settings[key] = self.duration(data[key], key)
         if "fleet_outage_share" in data:
             settings["fleet_outage_share"] = self.share(
                 "fleet_outage_share", data["fleet_outage_share"]
@@ -322,7 +445,7 @@ class _ConfigBuilder:
             for name, component_id in settings["checkins"].get("component_names", {}).items():
                 if inventory.get(component_id) is None:
                     raise self.error(
-                        f"unknown component id {component_id!r}",
+                        f"unknown component id {_short_repr(component_id)}",
                         "checkins",
                         "component_names",
                         name,
@@ -333,27 +456,30 @@ class _ConfigBuilder:
             )
         return Config(**settings)
 
-    def duration(self, key: str, value: Any) -> float:
+    def duration(self, value: Any, *path: str | int) -> float:
         try:
             seconds = parse_duration(value)
         except ValueError as error:
-            raise self.error(str(error), key) from None
+            raise self.error(str(error), *path) from None
         if seconds <= 0:
-            raise self.error(f"invalid duration {value!r}: must be greater than 0", key)
+            raise self.error(
+                f"invalid duration {_short_repr(value)}: must be greater than 0", *path
+            )
         return seconds
 
     def share(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
             raise self.error(
-                f"invalid value {value!r}: expected a fraction above 0 and at most 1", key
+                f"invalid value {_short_repr(value)}: expected a fraction above 0 and at most 1",
+                key,
             )
         return float(value)
 
     def count(self, key: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(f"invalid value {value!r}: expected a whole number", key)
+            raise self.error(f"invalid value {_short_repr(value)}: expected a whole number", key)
         if value < 1:
-            raise self.error(f"invalid value {value!r}: must be at least 1", key)
+            raise self.error(f"invalid value {_short_repr(value)}: must be at least 1", key)
         return value
 
     def mappings(self, key: str, value: Any) -> list[Mapping[str, Any]]:
@@ -363,7 +489,9 @@ class _ConfigBuilder:
             raise self.error("invalid value: expected a list of mappings", key)
         for index, entry in enumerate(value):
             if not isinstance(entry, Mapping):
-                raise self.error(f"invalid entry {entry!r}: expected a mapping", key, index)
+                raise self.error(
+                    f"invalid entry {_short_repr(entry)}: expected a mapping", key, index
+                )
         return value
 
     def extension_list(self, value: Any, inventory: Inventory) -> tuple[str, ...]:
@@ -375,10 +503,12 @@ class _ConfigBuilder:
         ids: list[str] = []
         for index, item in enumerate(value):
             if not isinstance(item, str):
-                raise self.error(f"invalid component id {item!r}: expected text", key, index)
+                raise self.error(
+                    f"invalid component id {_short_repr(item)}: expected text", key, index
+                )
             if inventory.get(item) is None:
                 raise self.error(
-                    f"unknown component id {item!r}; define it under components or use a "
+                    f"unknown component id {_short_repr(item)}; define it under components or use a "
                     "catalog id",
                     key,
                     index,
@@ -418,7 +548,10 @@ class _ConfigBuilder:
             hosts = entry.get("hosts", "*")
             if not isinstance(hosts, str) or not hosts:
                 raise self.error(
-                    f"invalid value {hosts!r}: expected a host name or glob", key, index, "hosts"
+                    f"invalid value {_short_repr(hosts)}: expected a host name or glob",
+                    key,
+                    index,
+                    "hosts",
                 )
             components = entry.get("components", [])
             if isinstance(components, str):
@@ -430,12 +563,13 @@ class _ConfigBuilder:
             for component_id in components:
                 if inventory.get(component_id) is None:
                     raise self.error(
-                        f"unknown component id {component_id!r}", key, index, "components"
+                        f"unknown component id {_short_repr(component_id)}",
+                        key,
+                        index,
+                        "components",
                     )
             grace = (
-                self.duration(f"{key}[{index}].grace", entry["grace"])
-                if "grace" in entry
-                else 900.0
+                self.duration(entry["grace"], key, index, "grace") if "grace" in entry else 900.0
             )
             windows.append(
                 {
@@ -454,7 +588,8 @@ class _ConfigBuilder:
         parsed = parse_rfc3339(str(value)) if isinstance(value, str) else None
         if parsed is None:
             raise self.error(
-                f"invalid time {value!r}: expected RFC 3339, e.g. 2026-11-20T22:00:00Z", *path
+                f"invalid time {_short_repr(value)}: expected RFC 3339, e.g. 2026-11-20T22:00:00Z",
+                *path,
             )
         return parsed
 
@@ -481,7 +616,7 @@ class _ConfigBuilder:
             status = item.strip().lower()
             if status in healthy:
                 raise self.error(
-                    f"status {status!r} is also in healthy_status; list it in one of them",
+                    f"status {_short_repr(status)} is also in healthy_status; list it in one of them",
                     key,
                     "unhealthy_status",
                     index,
@@ -501,7 +636,9 @@ class _ConfigBuilder:
         names: dict[str, str] = {}
         for name, component_id in value.items():
             if not isinstance(component_id, str) or not component_id.strip():
-                raise self.error(f"invalid component id {component_id!r}", *path, str(name))
+                raise self.error(
+                    f"invalid component id {_short_repr(component_id)}", *path, str(name)
+                )
             names[str(name).strip().casefold()] = component_id.strip()
         return names
 
@@ -521,7 +658,9 @@ class _ConfigBuilder:
                 )
             if not isinstance(name, str) or not name.strip():
                 raise self.error(
-                    f"invalid column name {name!r}: expected the header text", *path, role
+                    f"invalid column name {_short_repr(name)}: expected the header text",
+                    *path,
+                    role,
                 )
             columns[role] = name
         return columns
@@ -532,7 +671,9 @@ class _ConfigBuilder:
         statuses: list[str] = []
         for index, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                raise self.error(f"invalid status {item!r}: expected text", "checkins", name, index)
+                raise self.error(
+                    f"invalid status {_short_repr(item)}: expected text", "checkins", name, index
+                )
             status = item.strip().lower()
             if status not in statuses:
                 statuses.append(status)
@@ -541,7 +682,9 @@ class _ConfigBuilder:
     def timezone(self, value: Any) -> str:
         path = ("checkins", "timezone")
         if not isinstance(value, str):
-            raise self.error(f"invalid time zone {value!r}: expected an IANA name", *path)
+            raise self.error(
+                f"invalid time zone {_short_repr(value)}: expected an IANA name", *path
+            )
         name = value.strip()
         # UTC needs no time-zone database, so it is accepted where the system has none.
         if name.upper() == "UTC":
@@ -550,7 +693,7 @@ class _ConfigBuilder:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise self.error(
-                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin or UTC",
+                f"unknown time zone {_short_repr(value)}; use an IANA name such as Europe/Berlin or UTC",
                 *path,
             ) from None
         return name

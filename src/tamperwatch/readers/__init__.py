@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from tamperwatch.readers.base import Reader
+from tamperwatch.readers.base import UTF8_BOM, Reader
 from tamperwatch.readers.checkins import CheckinReader
 from tamperwatch.readers.crash import CrashTextReader, IpsReader
 from tamperwatch.readers.eslogger import EsloggerReader
@@ -74,7 +74,11 @@ def readers_for(options: Mapping[str, Any]) -> tuple[Reader, ...]:
 
 
 def detect(head: bytes, readers: tuple[Reader, ...] = READERS) -> Reader | None:
-    """Return the reader for a file whose first bytes are ``head``, or ``None``."""
+    """Return the reader for a file whose first bytes are ``head``, or ``None``.
+
+    A leading UTF-8 byte-order mark is ignored, as the readers ignore it.
+    """
+    head = head.removeprefix(UTF8_BOM)
     for reader in readers:
         if reader.sniff(head):
             return reader

@@ -15,7 +15,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, ClassVar, TypeVar
+
+import msgspec
 
 from tamperwatch.model import Event
 
@@ -31,6 +34,16 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 
 # Located warnings kept per file; the counters keep counting after that.
 MAX_WARNINGS_PER_FILE = 50
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+# Event times that every later step can turn back into a date: the first and the last day that
+# :class:`datetime.datetime` can hold (years 1 and 9999) are left out, so that a UTC offset
+# cannot push a time outside that range.
+MIN_EVENT_TIME = datetime(1, 1, 2, tzinfo=UTC).timestamp()
+MAX_EVENT_TIME = datetime(9999, 12, 31, tzinfo=UTC).timestamp()
+
+_Record = TypeVar("_Record")
 
 
 @dataclass(frozen=True)
@@ -126,7 +139,8 @@ def iter_lines(
 
     A line longer than ``max_line_bytes`` is skipped whole (counted and warned about), and the
     reader never keeps more than ``max_line_bytes`` of it in memory. A last line without a newline is
-    yielded like any other; the reader decides whether it is complete.
+    yielded like any other; the reader decides whether it is complete. A UTF-8 byte-order mark at
+    the start of line 1 is dropped.
     """
     number = 0
     while True:
@@ -134,6 +148,8 @@ def iter_lines(
         if not line:
             return
         number += 1
+        if number == 1:
+            line = line.removeprefix(UTF8_BOM)
         if len(line) > max_line_bytes and not line.endswith(b"\n"):
             context.record()
             context.skip(number, "line too long", f"longer than {max_line_bytes} bytes")
@@ -142,9 +158,80 @@ def iter_lines(
                 if not rest or rest.endswith(b"\n"):
                     break
             continue
-        yield number, line.rstrip(b"\r\n")
+        # Rebinding releases the unstripped line before the caller gets the stripped one.
+        line = line.rstrip(b"\r\n")
+        yield number, line
+
+
+def ends_cut_off(source: BinaryIO) -> bool:
+    """Tell whether the line just read was the last of the file and has no line ending.
+
+    Only a seekable source can tell; for any other this returns ``False``.
+    """
+    try:
+        position = source.tell()
+        if position == 0 or source.read(1):
+            source.seek(position)
+            return False
+        source.seek(position - 1)
+        return source.read(1) != b"\n"
+    except (OSError, ValueError):
+        return False
 
 
 def decode_text(raw: bytes) -> str:
     """Decode a line as UTF-8; invalid bytes become U+FFFD instead of failing the record."""
     return raw.decode("utf-8", errors="replace")
+
+
+def in_time_range(seconds: float) -> bool:
+    """Tell whether an event time lies between :data:`MIN_EVENT_TIME` and :data:`MAX_EVENT_TIME`."""
+    return MIN_EVENT_TIME <= seconds <= MAX_EVENT_TIME
+
+
+def decode_json(
+    decoder: msgspec.json.Decoder[_Record], raw: bytes, line: int, context: ReadContext
+) -> _Record | None:
+    """Decode one JSON record, or count it as skipped and return ``None``.
+
+    The caller counts the record itself with :meth:`ReadContext.record`. Wrong field types skip
+    the record as ``invalid record``, and text that is not JSON, or is nested too deeply for the
+    decoder, as ``invalid JSON``. msgspec rejects invalid UTF-8 inside strings, so such a line is
+    decoded again with the bad bytes replaced by U+FFFD, and a warning names the line.
+    """
+    try:
+        return decoder.decode(raw)
+    except msgspec.DecodeError as error:
+        # The second decoding copies the line twice, so it runs only for msgspec's UTF-8 error
+        # (msgspec 0.23 raises "Invalid UTF-8 encoded string"), not for other broken JSON.
+        if isinstance(error, msgspec.ValidationError) or "UTF-8" not in str(error):
+            _skip_undecoded(error, line, context)
+            return None
+    except RecursionError as error:
+        _skip_undecoded(error, line, context)
+        return None
+    try:
+        record = decoder.decode(decode_text(raw))
+    except (msgspec.DecodeError, RecursionError) as error:
+        _skip_undecoded(error, line, context)
+        return None
+    context.warn(line, "invalid UTF-8 replaced with U+FFFD")
+    return record
+
+
+def _skip_undecoded(error: Exception, line: int, context: ReadContext) -> None:
+    if isinstance(error, msgspec.ValidationError):
+        context.skip(line, "invalid record", str(error))
+    elif isinstance(error, RecursionError):
+        context.skip(line, "invalid JSON", "nested too deeply")
+    else:
+        context.skip(line, "invalid JSON", str(error))
+
+
+def is_utf8(raw: bytes) -> bool:
+    """Tell whether ``raw`` is valid UTF-8."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

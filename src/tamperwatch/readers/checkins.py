@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import logging
 import re
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -37,7 +38,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 
 from tamperwatch.model import Event, Evidence, StateInfo
-from tamperwatch.readers.base import ReadContext, Reader, decode_text, iter_lines
+from tamperwatch.readers.base import (
+    UTF8_BOM,
+    ReadContext,
+    Reader,
+    decode_json,
+    decode_text,
+    in_time_range,
+    iter_lines,
+)
 from tamperwatch.timeutil import parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -125,6 +134,12 @@ SNIFF_LINE_BYTES: Final = 64 * 1024
 # Epoch values at or above this are milliseconds: 1e11 seconds is in the year 5138.
 _EPOCH_MILLISECONDS_FROM: Final = 1e11
 
+# Non-blank lines at the start of a file that decide between JSON lines and CSV.
+_FORMAT_VOTE_LINES: Final = 20
+
+# A check-in is one JSON object; any other JSON value is an invalid record.
+_JSON_DECODER: Final = msgspec.json.Decoder(dict[str, Any])
+
 
 def normalise_name(name: str) -> str:
     """Normalise a column name: lower case, runs of other characters as one underscore."""
@@ -204,7 +219,10 @@ def parse_checkin_time(value: object, default_zone: tzinfo) -> tuple[float | Non
     if isinstance(value, bool):
         return None, False
     if isinstance(value, int | float):
-        return _epoch(float(value)), False
+        try:
+            return _epoch(float(value)), False
+        except OverflowError:
+            return None, False
     if not isinstance(value, str):
         return None, False
     text = value.strip()
@@ -212,7 +230,7 @@ def parse_checkin_time(value: object, default_zone: tzinfo) -> tuple[float | Non
         return _epoch(float(text)), False
     parsed = parse_rfc3339(text)
     if parsed is not None:
-        return parsed, False
+        return (parsed if in_time_range(parsed) else None), False
     match = _LOCAL_TIME.fullmatch(text)
     if match is None:
         return None, False
@@ -221,12 +239,13 @@ def parse_checkin_time(value: object, default_zone: tzinfo) -> tuple[float | Non
     except ValueError:
         return None, False
     zone_text = match["zone"]
-    if zone_text is None:
-        return naive.replace(tzinfo=default_zone).timestamp(), True
-    zone = _zone_of(zone_text)
+    zone = default_zone if zone_text is None else _zone_of(zone_text)
     if zone is None:
         return None, False
-    return naive.replace(tzinfo=zone).timestamp(), False
+    seconds = naive.replace(tzinfo=zone).timestamp()
+    if not in_time_range(seconds):
+        return None, False
+    return seconds, zone_text is None
 
 
 def _zone_of(text: str) -> tzinfo | None:
@@ -280,11 +299,30 @@ def _delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
+def _first_lines(head: bytes) -> list[str]:
+    """Return the first non-blank lines of ``head``, without a byte-order mark.
+
+    Lines end at LF only, as :func:`iter_lines` reads them, so that control characters in a
+    damaged line do not split it into many lines.
+    """
+    lines = decode_text(head.removeprefix(UTF8_BOM)).split("\n")[:_FORMAT_VOTE_LINES]
+    return [line.rstrip("\r") for line in lines if line.strip()]
+
+
 def _first_line(head: bytes) -> str | None:
-    for line in decode_text(head).splitlines()[:20]:
-        if line.strip():
-            return line
-    return None
+    lines = _first_lines(head)
+    return lines[0] if lines else None
+
+
+def _is_json_lines(lines: list[str]) -> bool:
+    """Tell JSON lines from CSV: JSON when most lines start with a brace, on a tie the first.
+
+    A vote, not the first line alone, so that one damaged first line does not make a file of
+    JSON lines read as CSV.
+    """
+    braces = [line.lstrip().startswith("{") for line in lines]
+    votes = 2 * sum(braces)
+    return votes > len(braces) or (votes == len(braces) and braces[0])
 
 
 class _RecordTooLarge(Exception):
@@ -292,32 +330,49 @@ class _RecordTooLarge(Exception):
 
 
 class _LineFeed:
-    """Feed lines to :func:`csv.reader` and track where each record starts and how large it is."""
+    """Feed lines to :func:`csv.reader`, keep the lines of the current record, replay lines.
+
+    ``ended_inside`` is set when the input ended while :func:`csv.reader` still wanted lines
+    for the current record, which happens only inside a quoted field that is never closed.
+    """
 
     def __init__(self, lines: Iterator[tuple[int, bytes]], max_record_bytes: int) -> None:
         self._lines = lines
         self._max_record_bytes = max_record_bytes
-        self.start: int | None = None
+        self._replay: deque[tuple[int, bytes]] = deque()
+        self.record_lines: list[tuple[int, bytes]] = []
         self.size = 0
+        self.ended_inside = False
 
     def __iter__(self) -> _LineFeed:
         return self
 
     def __next__(self) -> str:
-        number, raw = next(self._lines)
-        if self.start is None:
-            self.start = number
+        if self._replay:
+            number, raw = self._replay.popleft()
+        else:
+            try:
+                number, raw = next(self._lines)
+            except StopIteration:
+                self.ended_inside = bool(self.record_lines)
+                raise
+        self.record_lines.append((number, raw))
         self.size += len(raw) + 1
         if self.size > self._max_record_bytes:
             raise _RecordTooLarge(f"record larger than {self._max_record_bytes} bytes")
         return decode_text(raw) + "\n"
 
-    def end_record(self) -> int:
-        """Close the current record and return its first line number."""
-        start = self.start or 0
-        self.start = None
+    def end_record(self) -> list[tuple[int, bytes]]:
+        """Close the current record and return its lines."""
+        lines = self.record_lines
+        self.record_lines = []
         self.size = 0
-        return start
+        self.ended_inside = False
+        return lines
+
+    def replay(self, lines: list[tuple[int, bytes]]) -> None:
+        """Feed ``lines`` again before the lines not read yet."""
+        self._replay.extendleft(reversed(lines))
 
 
 @dataclass
@@ -366,7 +421,7 @@ class CheckinReader(Reader):
     def _sniff_json(self, line: str) -> bool:
         try:
             first = msgspec.json.decode(line)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return False
         if not isinstance(first, dict):
             return False
@@ -394,14 +449,14 @@ class CheckinReader(Reader):
         # The caller may have positioned the source past a byte-order mark, so keep that
         # position.
         start = source.tell()
-        first = _first_line(source.read(SNIFF_LINE_BYTES))
+        lines = _first_lines(source.read(SNIFF_LINE_BYTES))
         source.seek(start)
-        if first is None:
+        if not lines:
             return
-        if first.lstrip().startswith("{"):
+        if _is_json_lines(lines):
             yield from self._read_json(source, context, settings)
         else:
-            yield from self._read_csv(source, context, settings, _delimiter(first))
+            yield from self._read_csv(source, context, settings, _delimiter(lines[0]))
 
     def _read_csv(
         self, source: BinaryIO, context: ReadContext, settings: CheckinSettings, delimiter: str
@@ -409,28 +464,42 @@ class CheckinReader(Reader):
         feed = _LineFeed(iter_lines(source, context), MAX_RECORD_BYTES)
         reader = csv.reader(feed, delimiter=delimiter)
         roles: dict[str, int] | None = None
+        width = 0
         while True:
             try:
                 fields = next(reader)
             except StopIteration:
                 return
             except (csv.Error, _RecordTooLarge) as error:
-                line = feed.end_record()
+                lines = feed.end_record()
+                line = lines[0][0] if lines else 0
                 if roles is None:
                     context.warn(line, f"invalid CSV header: {error}; the file is not read")
                     return
                 context.record()
                 context.skip(line, "invalid CSV row", str(error))
+                feed.replay(lines[1:])
                 continue
-            line = feed.end_record()
+            ended_inside = feed.ended_inside
+            lines = feed.end_record()
             if not any(field.strip() for field in fields):
                 continue
+            line = lines[0][0]
             if roles is None:
                 roles = self._csv_roles(fields, line, context, settings)
+                width = len(fields)
                 if "host" not in roles or "time" not in roles:
                     return
                 continue
             context.record()
+            if len(lines) > 1 and (ended_inside or len(fields) != width):
+                # A stray quote made the csv module join lines. Only the line with the quote
+                # is lost: the lines after it are read again as rows of their own.
+                context.skip(
+                    line, "invalid CSV row", _describe_unbalanced_quote(ended_inside, fields, width)
+                )
+                feed.replay(lines[1:])
+                continue
             row = _Row(*(_field(fields, roles.get(role)) for role in COLUMN_ROLES))
             event = _row_event(row, line, context, settings)
             if event is not None:
@@ -457,13 +526,8 @@ class CheckinReader(Reader):
             if not raw.strip():
                 continue
             context.record()
-            try:
-                value = msgspec.json.decode(raw)
-            except msgspec.DecodeError as error:
-                context.skip(number, "invalid JSON", str(error))
-                continue
-            if not isinstance(value, dict):
-                context.skip(number, "invalid record", "not a JSON object")
+            value = decode_json(_JSON_DECODER, raw, number, context)
+            if value is None:
                 continue
             keys = {normalise_name(key): key for key in value}
             roles, _ = resolve_columns(list(keys), settings.columns)
@@ -474,6 +538,12 @@ class CheckinReader(Reader):
             if event is not None:
                 context.used()
                 yield event
+
+
+def _describe_unbalanced_quote(ended_inside: bool, fields: list[str], width: int) -> str:
+    if ended_inside:
+        return "a quoted field opened on this line is never closed"
+    return f"a quoted field spans lines and the row has {len(fields)} fields, not {width}"
 
 
 def _field(fields: list[str], index: int | None) -> str | None:

@@ -20,7 +20,15 @@ from typing import Any, BinaryIO
 import msgspec
 
 from tamperwatch.model import CrashInfo, Event, Evidence, Process
-from tamperwatch.readers.base import ReadContext, Reader, decode_text
+from tamperwatch.readers.base import (
+    UTF8_BOM,
+    ReadContext,
+    Reader,
+    decode_json,
+    decode_text,
+    in_time_range,
+    is_utf8,
+)
 from tamperwatch.timeutil import parse_local_with_offset
 
 # Maximum size of a report file, in bytes; a larger file is skipped with a warning.
@@ -140,7 +148,7 @@ def _salvage_cut_body(body: str) -> dict[str, Any]:
             continue
         try:
             members[match["key"]] = msgspec.json.decode(match["value"].removesuffix(","))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             continue
     return members
 
@@ -226,7 +234,7 @@ def _crash_event(report: _Report, source: str, context: ReadContext) -> Event | 
     time = parse_local_with_offset(report.time_text)
     if time is None and report.fallback_time_text is not None:
         time = parse_local_with_offset(report.fallback_time_text)
-    if time is None:
+    if time is None or not in_time_range(time):
         context.skip(1, "invalid timestamp", report.time_text[:64])
         return None
     process = None
@@ -250,11 +258,19 @@ def _crash_event(report: _Report, source: str, context: ReadContext) -> Event | 
 
 
 def _read_bounded(source: BinaryIO, context: ReadContext) -> bytes | None:
-    """Read a whole report, or count it as skipped when it is larger than the limit."""
-    data = source.read(MAX_REPORT_BYTES + 1)
+    """Read a whole report without a leading byte-order mark.
+
+    Return ``None``, with the report counted as skipped, for a file larger than the limit and
+    for a file that holds only white space.
+    """
+    data = source.read(MAX_REPORT_BYTES + 1).removeprefix(UTF8_BOM)
     if len(data) > MAX_REPORT_BYTES:
         context.record()
         context.skip(1, "report too large", f"larger than {MAX_REPORT_BYTES} bytes")
+        return None
+    if not data.strip():
+        context.record()
+        context.skip(0, "empty report")
         return None
     return data
 
@@ -280,13 +296,8 @@ class IpsReader(Reader):
             return
         context.record()
         header_bytes, _, body_bytes = data.lstrip().partition(b"\n")
-        try:
-            header = _HEADER_DECODER.decode(header_bytes)
-        except msgspec.DecodeError as error:
-            reason = (
-                "invalid record" if isinstance(error, msgspec.ValidationError) else "invalid JSON"
-            )
-            context.skip(1, reason, f"header: {error}")
+        header = decode_json(_HEADER_DECODER, header_bytes, 1, context)
+        if header is None:
             return
         # The header's bug_type decides before the body, which can be large, is decoded.
         if header.bug_type is not None and str(header.bug_type) not in CRASH_BUG_TYPES:
@@ -323,14 +334,19 @@ class IpsReader(Reader):
 
         A wrongly typed field costs only that field. A body cut off keeps the one-line
         top-level members before the cut, which include the time, process and termination.
+        Invalid UTF-8 is replaced with U+FFFD, with a warning.
         """
+        body: bytes | str = body_bytes
+        if not is_utf8(body_bytes):
+            context.warn(2, "invalid UTF-8 replaced with U+FFFD")
+            body = body_text
         try:
-            return _BODY_DECODER.decode(body_bytes), True
-        except msgspec.DecodeError:
+            return _BODY_DECODER.decode(body), True
+        except (msgspec.DecodeError, RecursionError):
             pass
         try:
-            members = msgspec.json.decode(body_bytes)
-        except msgspec.DecodeError:
+            members = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
             last_line = body_text.rstrip().count("\n") + 2
             context.warn(last_line, "truncated report: the body is not complete JSON")
             return _salvage_members(_salvage_cut_body(body_text), context), False

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import msgspec
 
 from tamperwatch.model import Event, Evidence, Process
-from tamperwatch.readers.base import ReadContext, Reader, iter_lines
+from tamperwatch.readers.base import ReadContext, Reader, decode_json, in_time_range, iter_lines
 from tamperwatch.timeutil import parse_rfc3339
 
 
@@ -394,19 +394,14 @@ class EsloggerReader(Reader):
         return b'"event_type"' in first and (b'"event"' in first or b'"process"' in first)
 
     def read(self, source: BinaryIO, context: ReadContext) -> Iterator[Event]:
-        decode = self._decoder.decode
+        decoder = self._decoder
         file = context.file
         for number, raw in iter_lines(source, context):
             if not raw.strip():
                 continue
             context.record()
-            try:
-                message = decode(raw)
-            except msgspec.ValidationError as exc:
-                context.skip(number, "invalid record", str(exc))
-                continue
-            except msgspec.DecodeError as exc:
-                context.skip(number, "invalid JSON", str(exc))
+            message = decode_json(decoder, raw, number, context)
+            if message is None:
                 continue
             event = self._convert(message, number, file, context)
             if event is not None:
@@ -420,7 +415,7 @@ class EsloggerReader(Reader):
             context.skip(number, "missing timestamp")
             return None
         when = parse_rfc3339(message.time)
-        if when is None:
+        if when is None or not in_time_range(when):
             context.skip(number, "invalid timestamp", repr(message.time[:64]))
             return None
         if message.event_type is None:

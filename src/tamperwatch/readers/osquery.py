@@ -46,17 +46,17 @@ snapshot as ``<query name>@<unix time>``.
 
 from __future__ import annotations
 
-import calendar
 import logging
 import posixpath
 import re
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import BinaryIO, Final
 
 import msgspec
 
 from tamperwatch.model import CrashInfo, Event, Evidence, Process, StateInfo
-from tamperwatch.readers.base import ReadContext, Reader, iter_lines
+from tamperwatch.readers.base import ReadContext, Reader, decode_json, in_time_range, iter_lines
 from tamperwatch.timeutil import format_rfc3339, parse_local_with_offset, parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -139,30 +139,25 @@ def parse_calendar_time(text: str) -> float | None:
     month = _MONTHS.get(match["month"])
     if month is None:
         return None
-    fields = (
-        int(match["year"]),
-        month,
-        int(match["day"]),
-        int(match["hour"]),
-        int(match["minute"]),
-        int(match["second"]),
-    )
-    if not (1 <= fields[2] <= 31 and fields[3] <= 23 and fields[4] <= 59 and fields[5] <= 60):
+    hour, minute, second = int(match["hour"]), int(match["minute"]), int(match["second"])
+    if not (hour <= 23 and minute <= 59 and second <= 60):
         return None
-    return float(calendar.timegm((*fields, 0, 0, 0)))
+    try:
+        # datetime rejects year 0 and days past the end of the month, such as February 30.
+        midnight = datetime(int(match["year"]), month, int(match["day"]), tzinfo=UTC)
+    except ValueError:
+        return None
+    return midnight.timestamp() + hour * 3600 + minute * 60 + second
 
 
 def _epoch_seconds(value: int | float | str | None) -> float | None:
     """Return epoch seconds from an integer, a float or a decimal string, else ``None``."""
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            return None
+    try:
+        seconds = float(value) if isinstance(value, int | float) else float(value.strip())
+    except (ValueError, OverflowError):
+        return None
     if not 0 <= seconds < 1e11:
         return None
     return seconds
@@ -348,20 +343,14 @@ class OsqueryReader(Reader):
         )
 
     def read(self, source: BinaryIO, context: ReadContext) -> Iterator[Event]:
-        decode = self._decoder.decode
+        decoder = self._decoder
         state = _FileState()
         for number, raw in iter_lines(source, context):
             if not raw.strip():
                 continue
-            try:
-                line = decode(raw)
-            except msgspec.ValidationError as exc:
+            line = decode_json(decoder, raw, number, context)
+            if line is None:
                 context.record()
-                context.skip(number, "invalid record", str(exc))
-                continue
-            except msgspec.DecodeError as exc:
-                context.record()
-                context.skip(number, "invalid JSON", str(exc))
                 continue
             yield from self._line_events(line, number, context, state)
 
@@ -422,7 +411,8 @@ def _line_time(line: _Line) -> float | None:
     if line.unix_time is not None:
         return _epoch_seconds(line.unix_time)
     if line.calendar_time is not None:
-        return parse_calendar_time(line.calendar_time)
+        seconds = parse_calendar_time(line.calendar_time)
+        return seconds if seconds is not None and in_time_range(seconds) else None
     return None
 
 
@@ -453,8 +443,11 @@ def _rows(line: _Line, number: int, context: ReadContext) -> list[tuple[str, _Ro
 
 def _status_event(line: _Line, when: float, host: str | None, evidence: Evidence) -> Event:
     severity = line.severity
-    if isinstance(severity, str) and severity.strip().isdigit():
-        severity = int(severity)
+    if isinstance(severity, str):
+        try:
+            severity = int(severity)
+        except ValueError:
+            severity = None
     return Event(
         time=when,
         kind="log",
@@ -585,7 +578,12 @@ def _osquery_schedule(columns: _Columns) -> StateInfo:
     query = columns.required_text("name")
     executions = columns.text("executions") or "0"
     last_executed = columns.integer("last_executed")
-    last = format_rfc3339(last_executed) if last_executed else "never"
+    if not last_executed:
+        last = "never"
+    elif _epoch_seconds(last_executed) is None:
+        last = f"at invalid time {last_executed}"
+    else:
+        last = format_rfc3339(last_executed)
     detail = f"query {query}: {executions} executions, last {last}"
     # The watchdog denylists a query that exceeded its CPU or memory limits, and a denylisted
     # query does not run.
@@ -669,7 +667,7 @@ def _crash_event(columns: _Columns, info: _LineInfo) -> Event:
     datetime_text = columns.text("datetime")
     if datetime_text is not None:
         parsed = parse_local_with_offset(datetime_text) or parse_rfc3339(datetime_text)
-        if parsed is not None:
+        if parsed is not None and in_time_range(parsed):
             time = parsed
     return Event(
         time=time,

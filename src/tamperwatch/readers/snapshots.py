@@ -27,7 +27,14 @@ from pathlib import PurePath
 from typing import BinaryIO
 
 from tamperwatch.model import Event, Evidence, StateInfo
-from tamperwatch.readers.base import SNIFF_BYTES, ReadContext, Reader, decode_text, iter_lines
+from tamperwatch.readers.base import (
+    SNIFF_BYTES,
+    ReadContext,
+    Reader,
+    decode_text,
+    in_time_range,
+    iter_lines,
+)
 from tamperwatch.timeutil import format_rfc3339, parse_rfc3339
 
 # Maximum length of a line parsed as a snapshot row or field. Real rows are far shorter, and the
@@ -82,7 +89,11 @@ def parse_header_time(text: str) -> float | None:
     match = _RFC3339.fullmatch(text)
     if match is None or not _valid_fields(match):
         return None
-    return parse_rfc3339(text)
+    return _keep_in_range(parse_rfc3339(text))
+
+
+def _keep_in_range(time: float | None) -> float | None:
+    return time if time is not None and in_time_range(time) else None
 
 
 def time_from_file_name(path: str) -> float | None:
@@ -91,9 +102,11 @@ def time_from_file_name(path: str) -> float | None:
     match = _NAME_TIME_DASHED.search(name) or _NAME_TIME_BASIC.search(name)
     if match is None or not _valid_fields(match):
         return None
-    return parse_rfc3339(
-        f"{match['year']}-{match['month']}-{match['day']}T"
-        f"{match['hour']}:{match['minute']}:{match['second']}Z"
+    return _keep_in_range(
+        parse_rfc3339(
+            f"{match['year']}-{match['month']}-{match['day']}T"
+            f"{match['hour']}:{match['minute']}:{match['second']}Z"
+        )
     )
 
 
@@ -323,12 +336,13 @@ class SysextListReader(Reader):
         listing = _Listing()
         for number, raw in iter_lines(source, context):
             text = decode_text(raw)
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if len(text) > MAX_ROW_CHARS:
+            # Checked before strip() copies the line; a line of only white space is blank.
+            if len(text) > MAX_ROW_CHARS and not text.isspace():
                 context.record()
                 context.skip(number, "line too long", f"longer than {MAX_ROW_CHARS} characters")
+                continue
+            stripped = text.strip()
+            if not stripped:
                 continue
             header = _TIME_HEADER.fullmatch(stripped)
             if header is not None:
@@ -391,11 +405,13 @@ class SysextListReader(Reader):
 
     @staticmethod
     def _other_line(stripped: str, listing: _Listing, number: int, context: ReadContext) -> None:
-        """Count a line that is not part of a listing, or a broken row inside one."""
+        """Count a line that is not part of a listing, or a broken row inside one.
+
+        After the column header, a line that ends like a row, contains a TAB, or comes before
+        the announced number of rows is a broken row.
+        """
         if listing.columns_seen and stripped.endswith("]"):
-            listing.rows += 1
-            context.record()
-            context.skip(number, "invalid row", stripped[:120])
+            SysextListReader._skip_row(stripped, listing, number, context)
         elif stripped == _SIP_REFUSAL:
             context.note("System Integrity Protection refusal")
         elif _SYSEXT_FAILURE.fullmatch(stripped):
@@ -403,8 +419,18 @@ class SysextListReader(Reader):
             context.warn(number, f"systemextensionsctl failed, so no listing follows: {stripped}")
         elif _is_prompt(stripped):
             context.note("shell prompt line")
+        elif listing.columns_seen and (
+            "\t" in stripped or (listing.count is not None and listing.rows < listing.count)
+        ):
+            SysextListReader._skip_row(stripped, listing, number, context)
         else:
             context.note("other command output")
+
+    @staticmethod
+    def _skip_row(stripped: str, listing: _Listing, number: int, context: ReadContext) -> None:
+        listing.rows += 1
+        context.record()
+        context.skip(number, "invalid row", stripped[:120])
 
 
 # --- launchctl list ---------------------------------------------------------------------------
@@ -412,6 +438,8 @@ class SysextListReader(Reader):
 _LIST_HEADER = re.compile(r"PID\s+Status\s+Label")
 # "<pid or -> <status or -> <label>": "282	-11	com.apple.WindowServer".
 _LIST_ROW = re.compile(r"(?P<pid>-|\d+)[ \t]+(?P<status>-|-?\d+)[ \t]+(?P<label>\S(?:.*\S)?)")
+# The start of a row, "<pid or -> TAB", which a broken row keeps.
+_LIST_ROW_START = re.compile(r"(?:-|\d+)\t")
 # A reverse-DNS launchd label such as com.apple.syslogd. Only the format test uses it.
 _LABEL_LIKE = re.compile(r"[\w-]+(?:\.[\w-]+)+")
 
@@ -446,12 +474,13 @@ class LaunchctlListReader(Reader):
         clock = _SnapshotClock(context)
         for number, raw in iter_lines(source, context):
             text = decode_text(raw)
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if len(text) > MAX_ROW_CHARS:
+            # Checked before strip() copies the line; a line of only white space is blank.
+            if len(text) > MAX_ROW_CHARS and not text.isspace():
                 context.record()
                 context.skip(number, "line too long", f"longer than {MAX_ROW_CHARS} characters")
+                continue
+            stripped = text.strip()
+            if not stripped:
                 continue
             header = _TIME_HEADER.fullmatch(stripped)
             if header is not None:
@@ -464,7 +493,7 @@ class LaunchctlListReader(Reader):
                 event = self._row_event(row, clock, number, context)
                 if event is not None:
                     yield event
-            elif text.count("\t") == 2:
+            elif text.count("\t") == 2 or _LIST_ROW_START.match(stripped):
                 context.record()
                 context.skip(number, "invalid row", stripped[:120])
             elif _is_prompt(stripped):
@@ -593,12 +622,12 @@ class LaunchctlPrintReader(Reader):
         domain_depth = 0
         for number, raw in iter_lines(source, context):
             text = decode_text(raw)
-            stripped = text.strip()
-            if not stripped:
-                continue
-            if len(text) > MAX_ROW_CHARS:
+            if len(text) > MAX_ROW_CHARS and not text.isspace():
                 context.note("line too long")
                 context.warn(number, f"line longer than {MAX_ROW_CHARS} characters ignored")
+                continue
+            stripped = text.strip()
+            if not stripped:
                 continue
             if domain_depth > 0:
                 domain_depth = self._track_domain(stripped, domain_depth)

@@ -19,7 +19,16 @@ from typing import BinaryIO
 import msgspec
 
 from tamperwatch.model import Event, Evidence, Process
-from tamperwatch.readers.base import ReadContext, Reader, decode_text, iter_lines
+from tamperwatch.readers.base import (
+    UTF8_BOM,
+    ReadContext,
+    Reader,
+    decode_json,
+    decode_text,
+    ends_cut_off,
+    in_time_range,
+    iter_lines,
+)
 from tamperwatch.timeutil import parse_local_with_offset
 
 # Maximum size, in bytes, of a ``--style json`` export. The array is one JSON document and is
@@ -42,8 +51,6 @@ _UNIFIED_LOG_KEYS = (
     b'"machTimestamp"',
     b'"senderImagePath"',
 )
-
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 # ``log show`` and ``log stream`` print this line first when a predicate is given.
 _FILTERING_PREFIX = "Filtering the log data using"
@@ -100,7 +107,7 @@ def _json_event(record: _LogRecord, line: int, context: ReadContext) -> Event | 
         context.skip(line, "missing timestamp")
         return None
     time = parse_local_with_offset(record.timestamp)
-    if time is None:
+    if time is None or not in_time_range(time):
         context.skip(line, "invalid timestamp", record.timestamp[:64])
         return None
     process = None
@@ -123,42 +130,6 @@ def _json_event(record: _LogRecord, line: int, context: ReadContext) -> Event | 
     )
 
 
-def _decode_record(raw: bytes, line: int, context: ReadContext) -> _LogRecord | None:
-    """Decode one JSON object, or count it as skipped and return ``None``.
-
-    msgspec rejects invalid UTF-8 inside strings. Such a line is decoded again with the bad
-    bytes replaced by U+FFFD, and a warning names the line, so the record is not lost.
-    """
-    try:
-        return _RECORD_DECODER.decode(raw)
-    except msgspec.DecodeError as error:
-        if isinstance(error, msgspec.ValidationError) or _is_utf8(raw):
-            _count_failure(error, line, context)
-            return None
-    try:
-        record = _RECORD_DECODER.decode(decode_text(raw))
-    except msgspec.DecodeError as error:
-        _count_failure(error, line, context)
-        return None
-    context.warn(line, "invalid UTF-8 replaced with U+FFFD")
-    return record
-
-
-def _count_failure(error: msgspec.DecodeError, line: int, context: ReadContext) -> None:
-    """Count a record that did not decode: wrong field types, or text that is not JSON."""
-    reason = "invalid record" if isinstance(error, msgspec.ValidationError) else "invalid JSON"
-    context.record()
-    context.skip(line, reason, str(error))
-
-
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _array_spans(data: bytes) -> list[tuple[int, int | None]]:
     """Return ``(start, end)`` byte offsets of the objects in a JSON array of objects.
 
@@ -168,7 +139,7 @@ def _array_spans(data: bytes) -> list[tuple[int, int | None]]:
     """
     try:
         items = _RAW_ARRAY_DECODER.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _scan_object_spans(data)
     spans: list[tuple[int, int | None]] = []
     position = 0
@@ -216,7 +187,7 @@ class UnifiedLogNdjsonReader(Reader):
                 return True
             return any(key in head for key in _UNIFIED_LOG_KEYS)
         if first.startswith("["):
-            rest = head.removeprefix(_UTF8_BOM).lstrip()[1:].lstrip()
+            rest = head.removeprefix(UTF8_BOM).lstrip()[1:].lstrip()
             return rest.startswith(b"{") and any(key in head for key in _UNIFIED_LOG_KEYS)
         return False
 
@@ -225,8 +196,7 @@ class UnifiedLogNdjsonReader(Reader):
         # ``log show`` outputs are each checked against their own marker.
         segment_lines = 0
         seen_content = False
-        for number, line in iter_lines(source, context):
-            raw = line.removeprefix(_UTF8_BOM) if number == 1 else line
+        for number, raw in iter_lines(source, context):
             stripped = raw.strip()
             if not stripped:
                 continue
@@ -236,8 +206,9 @@ class UnifiedLogNdjsonReader(Reader):
                 yield from self._read_array(raw, number, source, context)
                 return
             seen_content = True
-            record = _decode_record(raw, number, context)
+            record = decode_json(_RECORD_DECODER, raw, number, context)
             if record is None:
+                context.record()
                 segment_lines += 1
                 continue
             if _is_end_marker(record):
@@ -284,8 +255,9 @@ class UnifiedLogNdjsonReader(Reader):
                 context.record()
                 context.skip(line, "invalid JSON", "object cut off at the end of the file")
                 continue
-            record = _decode_record(data[start:end], line, context)
+            record = decode_json(_RECORD_DECODER, data[start:end], line, context)
             if record is None:
+                context.record()
                 continue
             if _is_end_marker(record):
                 context.note(END_MARKER_NOTE)
@@ -302,19 +274,20 @@ class UnifiedLogNdjsonReader(Reader):
 _ROW_START = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 # 2025-01-26 12:05:56.987806-0600 0x168d     Default     0x4e64               108    0    rest
+# pid_t is 32 bits wide, so a pid has at most 10 digits in both styles.
 _DEFAULT_COLUMNS = r"""
     (?P<timestamp>\d{4}-\d{2}-\d{2}\ \d{2}:\d{2}:\d{2}\.\d+[+-]\d{4})\s+
     (?P<thread>0x[0-9a-fA-F]+)\s+
     (?P<type>[A-Za-z]+)\s+
     (?P<activity>0x[0-9a-fA-F]+)\s+
-    (?P<pid>\d+)\s+
+    (?P<pid>\d{1,10})\s+
     (?P<ttl>\d+)"""
 
 # 2024-05-01 10:00:00.123 Df launchd[1:2f2b54bb] rest   (the UTC offset may be absent)
 _COMPACT_COLUMNS = r"""
     (?P<timestamp>\d{4}-\d{2}-\d{2}\ \d{2}:\d{2}:\d{2}(?:\.\d+)?)(?P<offset>[+-]\d{4})?\s+
     (?P<type>[A-Z][a-z]?)\s+
-    (?P<process>[^\[\]]+?)\[(?P<pid>\d+):(?P<tid>[0-9a-fA-F]+)\]"""
+    (?P<process>[^\[\]]+?)\[(?P<pid>\d{1,10}):(?P<tid>[0-9a-fA-F]+)\]"""
 
 _MESSAGE_COLUMN = r"(?:\s+(?P<rest>.*))?"
 _DEFAULT_ROW = re.compile(_DEFAULT_COLUMNS + _MESSAGE_COLUMN, re.VERBOSE)
@@ -449,7 +422,7 @@ def _text_event(entry: _Entry, context: ReadContext) -> Event | None:
             return None
         timestamp += match["offset"]
     time = parse_local_with_offset(timestamp)
-    if time is None:
+    if time is None or not in_time_range(time):
         context.skip(entry.line, "invalid timestamp", timestamp)
         return None
 
@@ -510,10 +483,17 @@ class UnifiedLogTextReader(Reader):
                 elif entry is not None:
                     entry.append(rule_raw, rule_line, context)
             row = _classify_row(text)
-            if row is not None and row[0] == "invalid" and entry is not None:
+            if (
+                row is not None
+                and row[0] == "invalid"
+                and entry is not None
+                and entry.style in _ROW_STYLES
+                and not ends_cut_off(source)
+            ):
                 # Inside an entry, a line that starts with a date but has no row shape is more
-                # likely message text (a logged log line) than a broken row.
-                row = None if entry.style in _ROW_STYLES else row
+                # likely message text (a logged log line) than a broken row. The last line of
+                # a file that ends without a newline is a row cut off instead.
+                row = None
             if row is None and _is_header(text):
                 row = ("header", None)
             if row is not None:

@@ -44,12 +44,12 @@ def test_defaults_without_file() -> None:
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n", "\n\n", "null\n"])
-def test_empty_file_rejected(tmp_path: Path, text: str) -> None:
+def test_empty_file_gives_defaults(
+    tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
     path = write(tmp_path, text)
-    error = load_error(path)
-    assert error.file == str(path)
-    assert error.message.startswith("empty configuration: the file contains no settings")
-    assert str(error).startswith(f"{path}: empty configuration")
+    assert load_config(path) == Config()
+    assert "contains no settings; using the defaults" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -643,12 +643,12 @@ def test_folder_instead_of_file(tmp_path: Path) -> None:
     ("text", "fragment"),
     [
         ("crash_correlation_window: 5 parsecs\n", ":1: crash_correlation_window: invalid duration"),
-        ("", ": empty configuration"),
+        ("[1, 2]\n", ":1: expected a mapping of settings at the top level"),
         (BILLION_LAUGHS, ": invalid YAML: aliases expand the document"),
         ("extension_list: !!python/object/apply:os.getpid []\n", ":1: invalid YAML: tag"),
         ("a: " + "[" * 50_000 + "]" * 50_000 + "\n", ": invalid YAML: values nested too deeply"),
     ],
-    ids=["duration", "empty", "alias bomb", "python tag", "deep nesting"],
+    ids=["duration", "not a mapping", "alias bomb", "python tag", "deep nesting"],
 )
 def test_cli_shows_config_error_without_traceback(tmp_path: Path, text: str, fragment: str) -> None:
     config = write(tmp_path, text)

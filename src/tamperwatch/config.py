@@ -43,6 +43,7 @@ and AN2038 (``CrashCorrelationWindow``). Errors name the file, the key and the l
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -101,6 +102,8 @@ _CHECKIN_COLUMN_ROLES: Final = ("host", "component", "time", "status")
 # each use of an alias again. Real files have a few thousand at most; the limit rejects alias
 # bombs ("billion laughs"), whose aliases of aliases expand to billions of values.
 MAX_YAML_VALUES: Final = 100_000
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -383,11 +386,10 @@ def load_config(path: Path | None) -> Config:
 
     root, data = _parse(text, file)
     if root is None or data is None:
-        raise ConfigError(
-            "empty configuration: the file contains no settings; add settings, or scan without "
-            "a configuration file to use the defaults",
-            file,
-        )
+        # A template with every setting commented out is a common starting point, so a file
+        # without settings means the defaults, with a warning in case the file was cut short.
+        log.warning("%s: the file contains no settings; using the defaults", file)
+        return Config()
     locator = _Locator(root)
     if not isinstance(data, Mapping):
         raise ConfigError(

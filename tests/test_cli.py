@@ -256,6 +256,19 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:
     assert "\\x1b" in output
 
 
+def test_verbose_log_lines_neutralise_names(tmp_path: Path) -> None:
+    host_folder = tmp_path / "collection" / "lab\x1b]0;pwned\x07\u202emac"
+    host_folder.mkdir(parents=True)
+    kill_capture(host_folder / "es.ndjson")
+    result = run_cli("scan", str(tmp_path / "collection"), "-vv", "--format", "jsonl")
+    errors = result.stderr.decode()
+    assert "records read" in errors
+    assert "\x1b" not in errors
+    assert "\x07" not in errors
+    assert "\u202e" not in errors
+    assert "lab\\x1b]0;pwned" in errors
+
+
 def test_version_and_help() -> None:
     assert run_cli("--version").stdout.startswith(b"tamperwatch ")
     help_text = run_cli("scan", "--help").stdout.decode()

@@ -669,8 +669,26 @@ def test_cli_show_outage(ledger_file: Path) -> None:
     assert "history: no status change yet" in show.stdout
 
 
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("list",),
+        ("show", "tw-0000"),
+        ("explain", "tw-0000", "--reason", "x", "--by", "alice"),
+        ("export", "--format", "csv"),
+    ],
+    ids=["list", "show", "explain", "export"],
+)
+def test_cli_missing_ledger_file_not_created(ledger_file: Path, arguments: tuple[str, ...]) -> None:
+    result = run_cli("ledger", *arguments, "--ledger", str(ledger_file))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: no ledger at {ledger_file}")
+    assert not ledger_file.exists()
+
+
 @pytest.mark.parametrize("command", ["show", "explain", "resolve"])
 def test_cli_unknown_id_exits_2(ledger_file: Path, command: str) -> None:
+    Ledger.open(str(ledger_file)).close()
     extra = () if command == "show" else ("--reason", "x", "--by", "alice")
     result = run_cli("ledger", command, "tw-0000", *extra, "--ledger", str(ledger_file))
     assert result.returncode == 2

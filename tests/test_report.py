@@ -249,7 +249,7 @@ def test_evidence_records_read_back(tmp_path: Path) -> None:
     ]
     result.incidents = [incident]
     view = from_scan(result, source="t", generated=GENERATED)
-    assert attach_records(view) == 4
+    assert attach_records(view) == (4, 7)
     items = view.incidents[0].signals[0].evidence
     assert items[0].record == '{"first":1}'
     assert items[1].record is not None

@@ -28,6 +28,7 @@ from tamperwatch.config import ConfigError, build_inventory, load_config
 from tamperwatch.ecs import write_ecs
 from tamperwatch.incident import Incident
 from tamperwatch.ledger import (
+    DEFAULT_LOCATION,
     IncidentEntry,
     Ledger,
     LedgerError,
@@ -102,15 +103,28 @@ def _main(
     """Find and explain impairments of macOS security tooling in endpoint telemetry."""
 
 
+class _NeutralFormatter(logging.Formatter):
+    """A log formatter that shows control characters of a message as escapes.
+
+    Library messages name files and hosts taken from telemetry, which may hold terminal escape
+    sequences. Tracebacks are formatted as usual.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.message = neutralize(record.message, limit=sys.maxsize)
+        return super().formatMessage(safe)
+
+
 def _configure_logging(verbose: int) -> None:
     level = logging.WARNING
     if verbose == 1:
         level = logging.INFO
     elif verbose > 1:
         level = logging.DEBUG
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_NeutralFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 class _PipeConsole(Console):
@@ -344,8 +358,14 @@ def _fail(message: str) -> NoReturn:
 
 
 @contextmanager
-def _open_ledger(location: str | None) -> Iterator[Ledger]:
-    """Open the ledger and turn every ledger error, on opening or later, into exit status 2."""
+def _open_ledger(location: str | None, *, create: bool = False) -> Iterator[Ledger]:
+    """Open the ledger and turn every ledger error, on opening or later, into exit status 2.
+
+    Only recording a scan creates a ledger; the other commands stop when an SQLite ledger file
+    does not exist, so that a mistyped path is not taken for an empty ledger.
+    """
+    if not create:
+        _require_existing_ledger(location)
     try:
         with Ledger.open(location) as store:
             yield store
@@ -353,8 +373,21 @@ def _open_ledger(location: str | None) -> Iterator[Ledger]:
         _fail(str(exc))
 
 
+def _require_existing_ledger(location: str | None) -> None:
+    try:
+        url = ledger_url(location)
+    except LedgerError as exc:
+        _fail(str(exc))
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        given = DEFAULT_LOCATION if location is None else location
+        _fail(
+            f"no ledger at {url.database}: record scans in it first with "
+            f"'tamperwatch scan PATH --ledger {given}'"
+        )
+
+
 def _record_scan(result: ScanResult, location: str, err: Console) -> None:
-    with _open_ledger(location) as store:
+    with _open_ledger(location, create=True) as store:
         counts = store.record(result)
         where = store.location
     err.print(
@@ -712,7 +745,6 @@ def report_command(
         view = _report_of_scan(paths, host, config_file, generated, err)
     else:
         filters = _filters(status, host, component, since, until)
-        _require_existing_ledger(ledger)
         with _open_ledger(ledger) as store:
             view = report_from_ledger(
                 store.incidents(filters),
@@ -721,7 +753,15 @@ def report_command(
                 generated=generated,
             )
     if records:
-        attach_records(view)
+        found, wanted = attach_records(view)
+        if found < wanted:
+            err.print(
+                f"note: {wanted - found} of {wanted} evidence records could not be read back and "
+                "are shown by location only: the files moved, or their paths are relative to "
+                "the folder the scan ran in",
+                markup=False,
+                highlight=False,
+            )
     try:
         write_html(view, html)
     except OSError as exc:
@@ -733,19 +773,6 @@ def report_command(
         markup=False,
         highlight=False,
     )
-
-
-def _require_existing_ledger(location: str | None) -> None:
-    """Stop when an SQLite ledger file does not exist, instead of reporting a new empty one."""
-    try:
-        url = ledger_url(location)
-    except LedgerError as exc:
-        _fail(str(exc))
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        _fail(
-            f"no ledger at {url.database}: record scans in it with "
-            "'tamperwatch scan PATH --ledger ...', or give telemetry PATHs to report on"
-        )
 
 
 def _report_of_scan(

@@ -7,6 +7,7 @@ and rich renders it as plain text, never as markup.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -123,15 +124,15 @@ def _print_incident(incident: Incident, console: Console) -> None:
         chain = [_process_label(actor.pid, actor.path, actor.args)]
         chain.extend(_process_label(a.pid, a.path, a.args) for a in actor.ancestry)
         console.print(Text("  actor: " + neutralize(" <- ".join(chain), limit=4000)))
-        facts = []
-        if actor.team_id:
-            facts.append(f"team {actor.team_id}")
+        facts = [f"team {actor.team_id}" if actor.team_id else "no team id"]
+        facts.append(f"signing id {actor.signing_id}" if actor.signing_id else "no signing id")
         if actor.platform_binary:
             facts.append("Apple platform binary")
+        elif actor.platform_binary is False:
+            facts.append("not an Apple platform binary")
         if actor.masquerade:
             facts.append("MASQUERADE: named like an Apple tool but not Apple's binary")
-        if facts:
-            console.print(Text("         " + neutralize("; ".join(facts))))
+        console.print(Text("         " + neutralize("; ".join(facts))))
     for signal in incident.signals:
         where = ", ".join(f"{e.file}:{e.line}" for e in signal.evidence[:EVIDENCE_SHOWN])
         if len(signal.evidence) > EVIDENCE_SHOWN:
@@ -190,7 +191,8 @@ def _location(file: str, line: int) -> str:
 
 def _process_label(pid: int, path: str | None, args: list[str] | None) -> str:
     if args:
-        return f"{' '.join(args)} [{pid}]"
+        # Quoted as a shell would need them, so that the argument boundaries stay visible.
+        return f"{shlex.join(args)} [{pid}]"
     return f"{path or '?'} [{pid}]"
 
 

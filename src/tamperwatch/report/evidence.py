@@ -24,8 +24,11 @@ MAX_RECORDS = 20_000
 _CHUNK = 64 * 1024
 
 
-def attach_records(view: ReportView) -> int:
-    """Fill ``record`` of every evidence location whose file can be read; return how many."""
+def attach_records(view: ReportView) -> tuple[int, int]:
+    """Fill ``record`` of every evidence location whose file can be read.
+
+    Returns the number of records found and the number of locations looked for.
+    """
     by_path: dict[str, list[EvidenceView]] = {}
     count = 0
     for item in _evidence_of(view):
@@ -38,7 +41,7 @@ def attach_records(view: ReportView) -> int:
     found = 0
     for path, items in by_path.items():
         found += _read_lines(path, items)
-    return found
+    return found, count
 
 
 def _evidence_of(view: ReportView) -> Iterable[EvidenceView]:

@@ -16,6 +16,16 @@ import jinja2
 
 from tamperwatch.report.view import HOST_LANE, HostView, ReportView
 
+# Badge text of each host health.
+HEALTH_LABELS = {
+    "impaired": "impaired",
+    "blind": "blind",
+    "explained": "explained",
+    "resolved": "resolved",
+    "healthy": "healthy",
+    "quiet": "no finding",
+}
+
 # Geometry of the per-host timeline, in SVG user units.
 TIMELINE_WIDTH = 1200
 LABEL_WIDTH = 260
@@ -166,7 +176,9 @@ def _environment() -> jinja2.Environment:
 def render_html(view: ReportView) -> str:
     """Return the whole report as one HTML document."""
     template = _environment().get_template("report.html.j2")
-    return template.render(report=view, host_lane=HOST_LANE, lane_height=LANE_HEIGHT)
+    return template.render(
+        report=view, host_lane=HOST_LANE, lane_height=LANE_HEIGHT, health_labels=HEALTH_LABELS
+    )
 
 
 def write_html(view: ReportView, path: Path) -> None:

@@ -8,6 +8,7 @@ left to the template engine, which escapes every value it writes.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,11 +17,13 @@ from tamperwatch.incident import Incident, SignalRecord
 from tamperwatch.inventory import Inventory
 from tamperwatch.ledger import HistoryEntry, IncidentEntry, OutageEntry
 from tamperwatch.liveness import BlindWindow
+from tamperwatch.ocsf import TECHNIQUES
 from tamperwatch.render import neutralize
 from tamperwatch.scan import ScanResult
 from tamperwatch.timeutil import format_rfc3339, parse_rfc3339
 
-# Health of one component on one host, worst first. The fleet overview colours cells by it.
+# Health of one component on one host, worst first. The fleet overview colours cells by it. A
+# host with none of these is "quiet": a ledger report knows nothing of it beyond its findings.
 HEALTH_ORDER = ("impaired", "blind", "explained", "resolved", "healthy")
 
 # Lane of the host itself, for blind windows that cover every component.
@@ -160,9 +163,9 @@ class HostView:
             if any(ref[0] == component for ref in incident.components):
                 states.add(incident.health)
         for window in self.windows:
-            if window.lane == component and window.status != "resolved":
-                states.add("blind")
-        if component in self.components:
+            if window.lane == component:
+                states.add(window.status if window.status in ("resolved", "explained") else "blind")
+        if component in self.components or (component == HOST_LANE and self.events):
             states.add("healthy")
         for state in HEALTH_ORDER:
             if state in states:
@@ -171,11 +174,14 @@ class HostView:
 
     @property
     def health(self) -> str:
+        """Return the worst health of the host's lanes; ``quiet`` when nothing is known of it."""
         states = {self.health_of(lane) for lane in self.lanes}
+        if self.events:
+            states.add("healthy")
         for state in HEALTH_ORDER:
             if state in states:
                 return state
-        return "healthy"
+        return "quiet"
 
     @property
     def lanes(self) -> list[str]:
@@ -322,7 +328,7 @@ class _Builder:
             signals_hidden=max(0, len(incident.signals) - MAX_SIGNALS_SHOWN),
             chain=_actor_chain(incident),
             analytic=text(incident.attack.analytic),
-            techniques=[text(t) for t in incident.attack.techniques],
+            techniques=[_technique(t) for t in incident.attack.techniques],
         )
         host.incidents.append(view)
         return view
@@ -417,7 +423,13 @@ def _actor_chain(incident: Incident) -> list[ProcessView]:
 
 
 def _args(args: Sequence[str] | None) -> str:
-    return text(" ".join(args)) if args else ""
+    # Quoted as a shell would need them, so that the argument boundaries stay visible.
+    return text(shlex.join(args)) if args else ""
+
+
+def _technique(technique: str) -> str:
+    known = TECHNIQUES.get(technique)
+    return text(f"{technique} {known[0]}" if known else technique)
 
 
 def _history(entries: Sequence[HistoryEntry]) -> list[HistoryView]:

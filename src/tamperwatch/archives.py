@@ -18,7 +18,8 @@ recognised but not read, because Python 3.11's standard library has no zstd deco
   read. Anything compressed or archived inside that second level is named in a warning and
   not read (:data:`MAX_NESTING`).
 
-Limits, checked while reading (tests lower them by setting these module attributes):
+Limits, checked while reading. They are module attributes that each check reads, so a caller
+(or a test) may change them:
 
 * :data:`MAX_DECOMPRESSED_BYTES` per input: all bytes produced by decompression, and all
   bytes read from zip members, count toward it;
@@ -56,7 +57,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+from typing import IO, TYPE_CHECKING, BinaryIO, Protocol, cast
 
 from tamperwatch.readers import describe_unknown
 from tamperwatch.readers.base import FileStats, ReadContext
@@ -102,6 +103,8 @@ _APPLEDOUBLE_PREFIX = "._"
 
 # What decompressors and archive modules raise on damaged or truncated data. bz2 raises a
 # plain OSError, so an OSError with an errno is the only kind taken as an I/O failure instead.
+# zipfile's errors for encryption and unknown methods are avoided by checking each member
+# before it is opened.
 _DAMAGE_ERRORS = (
     EOFError,
     OSError,
@@ -109,8 +112,6 @@ _DAMAGE_ERRORS = (
     lzma.LZMAError,
     zipfile.BadZipFile,
     tarfile.TarError,
-    NotImplementedError,
-    RuntimeError,
 )
 
 
@@ -478,6 +479,9 @@ class Archive:
                 return self._open_zip_member(member)
             return self._open_tar_member(member)
         except _DAMAGE_ERRORS as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                # The archive file itself could not be opened or read; the caller reports it.
+                raise
             outer = self._outer
             cut = outer.cut if outer is not None and outer.cut else _damage(self, exc)
             raise ArchiveError(f"not read: {cut.reason}") from exc
@@ -570,11 +574,8 @@ class Archive:
         for info in _tar_entries(self._tar):
             self._tar_position = info.offset
             if info.offset == member.position:
-                data = self._tar.extractfile(info)
-                if not isinstance(data, io.BufferedReader):
-                    break
                 return _guarded(
-                    data,
+                    self._tar_data(self._tar, info),
                     what="tar member",
                     budget=None,
                     compressed=None,
@@ -583,6 +584,21 @@ class Archive:
             if info.offset > member.position:
                 break
         raise ArchiveError(f"not read: the member was not found again in the {self.label}")
+
+    @staticmethod
+    def _tar_data(tar: tarfile.TarFile, info: tarfile.TarInfo) -> _Readable:
+        stream = tar.fileobj
+        if info.issparse() or stream is None:
+            data = tar.extractfile(info)
+            if not isinstance(data, io.BufferedReader):
+                raise ArchiveError("not read: tarfile returned no data for the member")
+            return data
+        # The member's data follows its header in the stream. Reading it here, rather than
+        # through extractfile, keeps the bytes before a truncation: extractfile raises for a
+        # short read and drops the bytes of that read.
+        # In stream mode the tar's file object is tarfile's _Stream, which reads and never
+        # seeks back; typeshed types it only as a writer.
+        return _TarData(cast(IO[bytes], stream), info.size)
 
     def _open_zip_member(self, member: Member) -> io.BufferedReader:
         if self._zip is None:
@@ -601,6 +617,27 @@ class Archive:
             else None,
             parent=None,
         )
+
+
+class _TarData:
+    """The data of the current member of a stream-mode tar, up to the member's size."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self._stream = stream
+        self._left = size
+
+    def read1(self, size: int, /) -> bytes:
+        if self._left <= 0:
+            return b""
+        data = self._stream.read(min(size, self._left))
+        if not data:
+            raise EOFError(f"the tar data ends {self._left} bytes before the end of the member")
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        # The tar stream goes on to the next member; the archive closes it.
+        pass
 
 
 def _tar_entries(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -775,12 +812,16 @@ def list_archive(path: str, notices: list[str]) -> list[tuple[str, str | None, M
 
 
 def open_member(ref: MemberRef) -> BinaryIO:
-    """Open an input listed by :func:`list_archive`. Raises :class:`ArchiveError`."""
+    """Open an input listed by :func:`list_archive`.
+
+    Raises :class:`ArchiveError` for a member that is not read, and :class:`OSError` when the
+    archive file cannot be read.
+    """
     if ref.member is None:
         return io.BytesIO()
     try:
         return ref.archive.member_stream(ref.member)
-    except ArchiveError:
+    except (ArchiveError, OSError):
         if ref.last:
             ref.archive.close()
         raise

@@ -124,7 +124,7 @@ def _high_water_bytes() -> int:
 
 
 def read_once(path: str) -> dict[str, Any]:
-    """Read every record of one input and drop it; return counts and the read's outcome."""
+    """Read every record of one input, dropping each, and return the event count and problems."""
     reader = EsloggerReader()
     notices: list[str] = []
     listed = archives.list_archive(path, notices)

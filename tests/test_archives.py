@@ -296,7 +296,7 @@ def test_empty_gzip_is_an_empty_file(tmp_path: Path) -> None:
     assert stats_of(result, str(packed)).unrecognised == "empty file"
 
 
-def test_large_decompressed_file_is_read_past_the_replay(tmp_path: Path) -> None:
+def test_gzip_read_past_replay_window(tmp_path: Path) -> None:
     plain = santa_kill(tmp_path / "eslogger.ndjson", noise=1500)
     assert plain.stat().st_size > 2 * archives.REPLAY_BYTES
     packed = tmp_path / "capture.ndjson.gz"
@@ -789,7 +789,7 @@ def test_zip_bad_crc_keeps_earlier_records(tmp_path: Path) -> None:
     capture = santa_kill(tmp_path / "eslogger.ndjson", noise=300).read_bytes()
     assert len(capture) > 4 * 64 * 1024
     data = bytearray(zip_bytes({"eslogger.ndjson": capture}, zipfile.ZIP_STORED))
-    # Flip one byte of the stored data near its end; the CRC check fails at the last read.
+    # Flip one byte of the stored data near its end. The CRC check fails at the last read.
     at = data.index(capture[-100:])
     data[at] ^= 0x20
     target = tmp_path / "badcrc.zip"
@@ -928,14 +928,14 @@ def after_discovery(
 
 
 def test_file_vanishing_after_discovery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    gone = quiet_day(tmp_path / "gone.ndjson")
-    kept = santa_kill(tmp_path / "kept.ndjson")
-    after_discovery(monkeypatch, lambda found: gone.unlink())
+    vanished = quiet_day(tmp_path / "vanished.ndjson")
+    remaining = santa_kill(tmp_path / "remaining.ndjson")
+    after_discovery(monkeypatch, lambda found: vanished.unlink())
 
     result = run_scan(tmp_path, host="lab-mac-9")
 
-    assert stats_of(result, str(gone)).error == "cannot read: No such file or directory"
-    assert stats_of(result, str(kept)).used > 0
+    assert stats_of(result, str(vanished)).error == "cannot read: No such file or directory"
+    assert stats_of(result, str(remaining)).used > 0
     assert len(result.suspicious) == 1
 
 

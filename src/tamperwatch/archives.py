@@ -83,8 +83,8 @@ MEMBER_SEPARATOR = "!"
 
 # Buffer of each decompressed or member stream, and the block size tarfile reads with.
 _BUFFER_BYTES = 256 * 1024
-# Most bytes taken from a decompressor or member at once; damage found in a step loses that
-# step's output (a bad zip CRC is found with the last step).
+# Most bytes taken from a decompressor or member at once. Damage found in a step loses that
+# step's output, and a bad zip CRC is found with the last step.
 _PULL_BYTES = 64 * 1024
 # Enough to see a tar header (magic at offset 257) and every compression magic.
 _PEEK_BYTES = 4096
@@ -101,8 +101,8 @@ _ZIP_METHODS = {
 _MACOS_METADATA_FOLDER = "__MACOSX"
 _APPLEDOUBLE_PREFIX = "._"
 
-# What decompressors and archive modules raise on damaged or truncated data. bz2 raises a
-# plain OSError, so an OSError with an errno is the only kind taken as an I/O failure instead.
+# Exceptions that decompressors and archive modules raise on damaged or truncated data. bz2
+# raises a plain OSError, so only an OSError with an errno is taken as an I/O failure.
 # zipfile's errors for encryption and unknown methods are avoided by checking each member
 # before it is opened.
 _DAMAGE_ERRORS = (
@@ -116,12 +116,12 @@ _DAMAGE_ERRORS = (
 
 
 class ArchiveError(Exception):
-    """An archive member that is not read; the message says why."""
+    """An archive member that is not read, with the reason as its message."""
 
 
 @dataclass(frozen=True)
 class Cut:
-    """Why a stream ended before its data did.
+    """The reason a stream ended before its data did.
 
     ``kind`` is ``limit`` (a decompression limit), ``damaged`` (truncated or corrupt data) or
     ``io`` (the operating system failed to read).
@@ -151,8 +151,8 @@ class Member:
     """A regular file in an archive: its cleaned name, layout host and place in the archive.
 
     ``position`` is the header offset in the tar stream, or the index in a zip's central
-    directory. ``problem`` says why the member is listed but not read (a declared size over
-    the limits, encryption, an unsupported compression method).
+    directory. ``problem`` is the reason the member is listed but not read (a declared size
+    over the limits, encryption, an unsupported compression method).
     """
 
     path: str
@@ -227,14 +227,14 @@ class _GuardedRaw(io.RawIOBase):
         self,
         source: _Readable,
         *,
-        what: str,
+        subject: str,
         budget: Budget | None,
         compressed: Callable[[], int] | None,
         parent: _GuardedRaw | None,
     ) -> None:
         super().__init__()
         self._source = source
-        self._what = what
+        self._subject = subject
         self._budget = budget
         # Compressed bytes consumed so far, for the ratio check; None when nothing is inflated.
         self._compressed = compressed
@@ -281,7 +281,8 @@ class _GuardedRaw(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         if self._position < self._consumed:
-            # Replay from the kept start; seek() allows this only while the start holds all of it.
+            # Replay from the kept start. seek() allows this only while it contains every byte
+            # taken so far.
             size = min(len(view), self._consumed - self._position)
             view[:size] = self._head[self._position : self._position + size]
             self._position += size
@@ -305,7 +306,7 @@ class _GuardedRaw(io.RawIOBase):
             data = self._source.read1(min(size, _PULL_BYTES))
         except _DAMAGE_ERRORS as exc:
             self.cut = self._cut_for(exc)
-            log.debug("%s stopped: %s", self._what, self.cut.reason)
+            log.debug("%s stopped: %s", self._subject, self.cut.reason)
             return b""
         if not data:
             return data
@@ -322,7 +323,7 @@ class _GuardedRaw(io.RawIOBase):
             if produced > MAX_COMPRESSION_RATIO * compressed:
                 self.cut = Cut(
                     "limit",
-                    f"decompression stopped: the {self._what} expands {format_size(produced)} "
+                    f"decompression stopped: the {self._subject} expands {format_size(produced)} "
                     f"from {format_size(compressed)}, more than the limit of "
                     f"{MAX_COMPRESSION_RATIO}:1 (a likely decompression bomb)",
                 )
@@ -345,8 +346,8 @@ class _GuardedRaw(io.RawIOBase):
         if isinstance(exc, EOFError) or (
             isinstance(exc, tarfile.ReadError) and "unexpected end" in str(exc)
         ):
-            return Cut("damaged", f"the {self._what} ends early (truncated file)")
-        return Cut("damaged", f"the {self._what} is damaged ({exc})")
+            return Cut("damaged", f"the {self._subject} ends early (truncated file)")
+        return Cut("damaged", f"the {self._subject} is damaged ({exc})")
 
 
 def _guard_of(stream: BinaryIO) -> _GuardedRaw | None:
@@ -357,12 +358,12 @@ def _guard_of(stream: BinaryIO) -> _GuardedRaw | None:
 def _guarded(
     source: _Readable,
     *,
-    what: str,
+    subject: str,
     budget: Budget | None,
     compressed: Callable[[], int] | None,
     parent: _GuardedRaw | None,
 ) -> io.BufferedReader:
-    raw = _GuardedRaw(source, what=what, budget=budget, compressed=compressed, parent=parent)
+    raw = _GuardedRaw(source, subject=subject, budget=budget, compressed=compressed, parent=parent)
     return io.BufferedReader(raw, _BUFFER_BYTES)
 
 
@@ -380,7 +381,7 @@ def _decompressed(
     # The guarded stream closes the decompressor, and the stack closes the guarded stream.
     stream = _guarded(
         decompressor,
-        what=f"{compression} data",
+        subject=f"{compression} data",
         budget=budget,
         compressed=source.tell,
         parent=_guard_of(source),
@@ -510,8 +511,8 @@ class Archive:
         return stream
 
     def _list_tar(self, source: BinaryIO) -> Iterator[tuple[str, float | None, int, str | None]]:
-        # NOTE: tarfile reads a pax or GNU long-name header into memory whole; such a header
-        # is bounded only by the decompression limits, not by a limit of its own.
+        # NOTE: tarfile reads a pax or GNU long-name header into memory whole. Only the
+        # decompression limits bound such a header, not a limit of its own.
         with tarfile.open(fileobj=source, mode="r|", bufsize=_BUFFER_BYTES) as tar:
             count = 0
             for info in _tar_entries(tar):
@@ -576,7 +577,7 @@ class Archive:
             if info.offset == member.position:
                 return _guarded(
                     self._tar_data(self._tar, info),
-                    what="tar member",
+                    subject="tar member",
                     budget=None,
                     compressed=None,
                     parent=self._outer,
@@ -610,7 +611,7 @@ class Archive:
         # Stored members count too: overlapping entries can repeat the same stored bytes.
         return _guarded(
             data,
-            what="zip member",
+            subject="zip member",
             budget=self.budget,
             compressed=(lambda: info.compress_size)
             if info.compress_type != zipfile.ZIP_STORED
@@ -774,7 +775,7 @@ def list_archive(path: str, notices: list[str]) -> list[tuple[str, str | None, M
     """List the members of the zip or tar file at ``path`` as inputs, or return ``None``.
 
     Each input is ``(name, layout host, reference)``. An archive without members is one input
-    named after the archive, so that its row in the table says why. Skipped entries go to
+    named after the archive, so that its row in the table gives the reason. Skipped entries go to
     ``notices``. Only a tar, plain or compressed, and a zip that is not compressed again are
     listed here; anything else is read as a file.
     """
@@ -935,7 +936,7 @@ def _unwrap(
     stream = _decompressed(source, compression, budget, stack)
     if archive_of(_peek(stream)) == "tar":
         return _Content(stream, archive="tar", compression=compression, reopenable=reopenable)
-    # Whatever the compressed data holds sits one level deeper than the compressed file.
+    # Whatever the compressed data contains sits one level deeper than the compressed file.
     inner = _unwrap(stream, depth=depth + 1, budget=budget, stack=stack)
     return _Content(inner.stream, archive=inner.archive, unread=inner.unread)
 
@@ -957,7 +958,7 @@ def _nested_parts(
     copy_cut: Cut | None = None
     if not content.reopenable or (kind == "zip" and compression is not None):
         # NOTE: the copy may grow up to the per-input decompression limit, on disk in the
-        # system's temporary folder; members are still not extracted from it.
+        # system's temporary folder. Members are still not extracted from it.
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
         stack.enter_context(spool)
         shutil.copyfileobj(content.stream, spool, _BUFFER_BYTES)
@@ -1017,7 +1018,7 @@ def _record(
 
 
 def _fail(stats: FileStats, name: str, message: str, *, inner: bool) -> None:
-    """Set the input's error; a member inside the input also gets a warning under its name."""
+    """Set the input's error. A member inside the input also gets a warning under its name."""
     log.warning("%s: %s", name, message)
     if inner:
         _warn(stats, name, 0, message)

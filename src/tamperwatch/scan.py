@@ -117,7 +117,7 @@ def _expand(
     try:
         status = os.stat(item.path)
     except OSError:
-        # A broken link or a file that is already gone: reading it reports why.
+        # A broken link or a file that is already gone: reading it reports the reason.
         return [item]
     if not stat.S_ISREG(status.st_mode):
         # A pipe or device named on the command line is read as a stream, never probed.
@@ -289,8 +289,14 @@ def _read_file(
         parts = archives.iter_input_parts(
             source, name=item.path, ref=item.archive, stats=stats, mtime=mtime
         )
-        for part in parts:
-            yield from _read_part(part, stats, host, readers, reader_options)
+        try:
+            for part in parts:
+                yield from _read_part(part, stats, host, readers, reader_options)
+        except OSError as exc:
+            # Decompression problems end a part without raising; this is the file system
+            # failing, or a temporary copy that could not be written.
+            stats.error = f"read failed: {exc.strerror or exc}"
+            log.warning("%s: %s", item.path, stats.error)
 
 
 def _read_part(
@@ -323,18 +329,14 @@ def _read_part(
         stats.format = reader.name
     elif reader.name not in stats.format.split(", "):
         stats.format = f"{stats.format}, {reader.name}"
-    try:
-        for event in reader.read(source, context):
-            if member_host is not None:
-                event.host = member_host
-            yield event
-    except OSError as exc:
-        stats.error = f"read failed: {exc.strerror or exc}"
-        log.warning("%s: %s", part.name, stats.error)
+    for event in reader.read(source, context):
+        if member_host is not None:
+            event.host = member_host
+        yield event
 
 
 def _open_failure(path: str, exc: OSError) -> str:
-    """Describe why a file could not be opened, naming link problems as such."""
+    """Describe the failure to open a file, naming link problems as such."""
     if exc.errno == errno.ELOOP:
         return "symbolic link loop (a link that leads back to itself)"
     if exc.errno == errno.ENOENT and os.path.islink(path):
@@ -359,8 +361,9 @@ def _open(item: InputFile, stdin: BinaryIO | None) -> BinaryIO:
     file = open(item.path, "rb")  # noqa: SIM115
     if stat.S_ISREG(os.fstat(file.fileno()).st_mode):
         return file
-    # A pipe or device named on the command line, such as the path bash's <(command) gives:
-    # spool it like standard input, so that detection can look at its start and readers seek.
+    # A pipe or device named on the command line, such as the path that bash's <(command)
+    # passes, is spooled like standard input. Detection can then look at its start, and
+    # readers can seek.
     with file:
         return _spool(file)
 

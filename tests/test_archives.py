@@ -593,6 +593,8 @@ def test_gzip_bomb_keeps_earlier_records(tmp_path: Path) -> None:
     line_count = records.count(b"\n")
     assert f"records from line {line_count + 1} on were not read" in stats.error
     assert stats.used == line_count
+    cut_off = [w for w in stats.warnings if w.line == line_count + 1 and "not read" in w.message]
+    assert [w.message for w in cut_off] == [f"records from line {line_count + 1} on were not read"]
     assert len(result.suspicious) == 1
     assert stats_of(result, str(other)).used > 0
 

@@ -1008,13 +1008,14 @@ def _nested_parts(
 def _record(
     stats: FileStats, name: str, cut: Cut, consequence: str, *, line: int = 0, inner: bool
 ) -> None:
-    """Record a cut: damaged data as a warning at ``line``, a limit or I/O failure as an error."""
+    """Record a cut as a warning at ``line``. A limit or I/O failure is also the input's error."""
     message = f"{cut.reason}; {consequence}"
-    if cut.kind == "damaged":
-        log.warning("%s: %s", name, message)
-        _warn(stats, name, line, message)
-    else:
-        _fail(stats, name, message, inner=inner)
+    log.warning("%s: %s", name, message)
+    if cut.kind != "damaged" and stats.error is None:
+        stats.error = f"{name}: {message}" if inner else message
+    # The error names the limit. The warning marks the cut-off at its line, and inside an
+    # input with several members it also keeps every cut after the first.
+    _warn(stats, name, line, message if cut.kind == "damaged" or inner else consequence)
 
 
 def _fail(stats: FileStats, name: str, message: str, *, inner: bool) -> None:

@@ -7,9 +7,11 @@ with none of these are scanned under :data:`UNKNOWN_HOST` and reported in a warn
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from tamperwatch import archives
 from tamperwatch.config import Config
 from tamperwatch.engine import HostEngine
 from tamperwatch.fleet import fold_fleet_outages
@@ -45,10 +48,15 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file to scan and the host its location implies (``None`` when it implies none)."""
+    """One file to scan and the host its location implies (``None`` when it implies none).
+
+    An archive member has a ``path`` of the form ``ARCHIVE!member/path`` and its ``archive``
+    reference.
+    """
 
     path: str
     host: str | None
+    archive: archives.MemberRef | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,10 +98,13 @@ def discover(paths: Sequence[str], notices: list[str] | None = None) -> list[Inp
     """Expand the command-line paths into files, with the host implied by a collection layout.
 
     Entries that are not scanned (symbolic links to folders, sockets, pipes, devices) are named
-    in ``notices``. Raises :class:`InputError` for a path that does not exist.
+    in ``notices``, and so is a file reached a second time under another name (a link), which
+    is read once. A zip or tar archive becomes one input per member (see
+    :mod:`tamperwatch.archives`). Raises :class:`InputError` for a path that does not exist.
     """
     notices = notices if notices is not None else []
     found: list[InputFile] = []
+    seen: dict[tuple[int, int], str] = {}
     for raw in paths:
         if raw == STDIN:
             found.append(InputFile(STDIN, None))
@@ -102,10 +113,37 @@ def discover(paths: Sequence[str], notices: list[str] | None = None) -> list[Inp
         if not path.exists() and not path.is_symlink():
             raise InputError(f"{raw}: no such file or folder")
         if path.is_dir():
-            found.extend(_walk_folder(path, notices))
+            candidates: Iterator[InputFile] = _walk_folder(path, notices)
         else:
-            found.append(InputFile(str(path), None))
+            candidates = iter([InputFile(str(path), None)])
+        for item in candidates:
+            found.extend(_expand(item, seen, notices))
     return found
+
+
+def _expand(
+    item: InputFile, seen: dict[tuple[int, int], str], notices: list[str]
+) -> list[InputFile]:
+    """Return the inputs of one found file: none for a file already found, members for an
+    archive, else the file itself."""
+    try:
+        status = os.stat(item.path)
+    except OSError:
+        # A broken link or a file that is already gone: reading it reports the reason.
+        return [item]
+    if not stat.S_ISREG(status.st_mode):
+        # A pipe or device named on the command line is read as a stream, never probed.
+        return [item]
+    key = (status.st_dev, status.st_ino)
+    if key in seen:
+        notices.append(f"{item.path}: same file as {seen[key]}, read once")
+        return []
+    seen[key] = item.path
+    members = archives.list_archive(item.path, notices)
+    if members is None:
+        return [item]
+    # A host folder of the collection names the host of everything in it, archives included.
+    return [InputFile(name, item.host or host, ref) for name, host, ref in members]
 
 
 def _walk_folder(root: Path, notices: list[str]) -> Iterator[InputFile]:
@@ -258,27 +296,72 @@ def _read_file(
 ) -> Iterator[Event]:
     try:
         source = _open(item, stdin)
-    except OSError as exc:
-        stats.error = f"cannot read: {exc.strerror or exc}"
+    except archives.ArchiveError as exc:
+        stats.error = str(exc)
         log.warning("%s: %s", item.path, stats.error)
         return
+    except OSError as exc:
+        stats.error = f"cannot read: {_open_failure(item.path, exc)}"
+        log.warning("%s: %s", item.path, stats.error)
+        return
+    mtime = None if item.archive is not None else _mtime(item.path)
     with source:
-        head = source.read(SNIFF_BYTES)
-        # Some editors and exporters start UTF-8 text with a byte-order mark; readers skip it.
-        start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
-        head = head[start:]
-        source.seek(start)
-        reader = detect(head, readers)
-        if reader is None:
-            stats.unrecognised = describe_unknown(head)
-            return
-        stats.format = reader.name
-        context = ReadContext(stats, host, file_mtime=_mtime(item.path), options=reader_options)
+        parts = archives.iter_input_parts(
+            source, name=item.path, ref=item.archive, stats=stats, mtime=mtime
+        )
         try:
-            yield from reader.read(source, context)
+            for part in parts:
+                yield from _read_part(part, stats, host, readers, reader_options)
         except OSError as exc:
+            # Decompression problems end a part without raising; this is the file system
+            # failing, or a temporary copy that could not be written.
             stats.error = f"read failed: {exc.strerror or exc}"
             log.warning("%s: %s", item.path, stats.error)
+
+
+def _read_part(
+    part: archives.Part,
+    stats: FileStats,
+    host: str | None,
+    readers: tuple[Reader, ...],
+    reader_options: Mapping[str, Any],
+) -> Iterator[Event]:
+    """Detect the format of one file, decompressed file or archive member, and read it."""
+    source = part.stream
+    head = source.read(SNIFF_BYTES)
+    # Some editors and exporters start UTF-8 text with a byte-order mark; readers skip it.
+    start = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
+    head = head[start:]
+    source.seek(start)
+    # Inside an archive read as one input, a member's folder names its host unless the input
+    # has a host of its own.
+    member_host = part.host if host is None else None
+    context = ReadContext(stats, host or member_host, file_mtime=part.mtime, options=reader_options)
+    context.file = part.name
+    reader = detect(head, readers)
+    if reader is None:
+        if part.inner:
+            context.warn(0, f"not read: {describe_unknown(head)}")
+        else:
+            stats.unrecognised = describe_unknown(head)
+        return
+    if stats.format is None:
+        stats.format = reader.name
+    elif reader.name not in stats.format.split(", "):
+        stats.format = f"{stats.format}, {reader.name}"
+    for event in reader.read(source, context):
+        if member_host is not None:
+            event.host = member_host
+        yield event
+
+
+def _open_failure(path: str, exc: OSError) -> str:
+    """Describe the failure to open a file, naming link problems as such."""
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop (a link that leads back to itself)"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f"broken symbolic link to {os.readlink(path)}"
+    return str(exc.strerror or exc)
 
 
 def _mtime(path: str) -> float | None:
@@ -291,9 +374,21 @@ def _mtime(path: str) -> float | None:
 
 
 def _open(item: InputFile, stdin: BinaryIO | None) -> BinaryIO:
-    if item.path != STDIN:
-        return open(item.path, "rb")
-    stream = stdin if stdin is not None else sys.stdin.buffer
+    if item.archive is not None:
+        return archives.open_member(item.archive)
+    if item.path == STDIN:
+        return _spool(stdin if stdin is not None else sys.stdin.buffer)
+    file = open(item.path, "rb")  # noqa: SIM115
+    if stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+        return file
+    # A pipe or device named on the command line, such as the path that bash's <(command)
+    # passes, is spooled like standard input. Detection can then look at its start, and
+    # readers can seek.
+    with file:
+        return _spool(file)
+
+
+def _spool(stream: BinaryIO) -> BinaryIO:
     spool = tempfile.SpooledTemporaryFile(max_size=STDIN_SPOOL_BYTES)  # noqa: SIM115
     shutil.copyfileobj(stream, spool)
     spool.seek(0)

@@ -52,15 +52,6 @@ _KNOWN_UNSUPPORTED: tuple[tuple[re.Pattern[bytes], str], ...] = (
     ),
 )
 
-# Magic numbers of compressed and archive files.
-_COMPRESSED: tuple[tuple[bytes, str], ...] = (
-    (b"\x1f\x8b", "gzip"),
-    (b"PK\x03\x04", "zip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-
 
 def readers_for(options: Mapping[str, Any]) -> tuple[Reader, ...]:
     """Return the readers with the configured reader options applied.
@@ -87,11 +78,21 @@ def detect(head: bytes, readers: tuple[Reader, ...] = READERS) -> Reader | None:
 
 def describe_unknown(head: bytes) -> str:
     """Say why no reader took a file, for the warning shown to the user."""
+    # Imported here because the archives module imports this package.
+    from tamperwatch.archives import archive_of, compression_of
+
     if not head.strip():
         return "empty file"
-    for magic, name in _COMPRESSED:
-        if head.startswith(magic):
-            return f"{name}-compressed; decompress it first (this version reads plain files only)"
+    container = compression_of(head) or archive_of(head)
+    if container == "zstd":
+        return "zstd-compressed, which this version does not read; decompress it first"
+    if container is not None:
+        # The scan opens the other kinds itself, and hands them over only when they sit too
+        # deep inside other archives or compressed files.
+        return (
+            f"{container} data nested too deep in other archives or compressed files; "
+            "unpack the outer ones first"
+        )
     sample = head[:4096]
     for marker, message in _KNOWN_UNSUPPORTED:
         if marker.search(sample):

@@ -254,6 +254,17 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path) -> None:
     assert "\\x1b" in output
 
 
+def test_rich_markup_in_telemetry_printed_literally(tmp_path: Path) -> None:
+    hostile = "[link=https://example.invalid]kill[/link][bold red]x"
+    capture = kill_capture(tmp_path / "es.ndjson")
+    text = capture.read_text().replace('"kill"', json.dumps(hostile))
+    capture.write_text(text)
+    result = run_cli("scan", str(capture), "--host", "lab-mac")
+    output = result.stdout.decode()
+    assert hostile in output
+    assert "\x1b]8;" not in output
+
+
 def test_verbose_log_lines_neutralise_names(tmp_path: Path) -> None:
     host_folder = tmp_path / "collection" / "lab\x1b]0;pwned\x07\u202emac"
     host_folder.mkdir(parents=True)

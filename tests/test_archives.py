@@ -651,7 +651,7 @@ def test_tar_gzip_bomb_stops_at_the_member(tmp_path: Path) -> None:
 
 
 def test_total_decompressed_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(archives, "MAX_DECOMPRESSED_BYTES", 256 * 1024)
+    monkeypatch.setattr(archives.limits, "MAX_DECOMPRESSED_BYTES", 256 * 1024)
     capture = santa_kill(tmp_path / "eslogger.ndjson", noise=400)
     assert capture.stat().st_size > 512 * 1024
     packed = tmp_path / "capture.ndjson.bz2"
@@ -690,7 +690,7 @@ def test_zip_declared_size_bomb_is_refused(tmp_path: Path) -> None:
 
 
 def test_zip_members_share_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(archives, "MAX_DECOMPRESSED_BYTES", 64 * 1024)
+    monkeypatch.setattr(archives.limits, "MAX_DECOMPRESSED_BYTES", 64 * 1024)
     quiet = quiet_day(tmp_path / "quiet.ndjson").read_bytes()
     assert 32 * 1024 < len(quiet) < 64 * 1024
     target = tmp_path / "three.zip"
@@ -708,7 +708,7 @@ def test_zip_members_share_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_member_count_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(archives, "MAX_MEMBERS", 2)
+    monkeypatch.setattr(archives.limits, "MAX_MEMBERS", 2)
     capture = santa_kill(tmp_path / "eslogger.ndjson").read_bytes()
     target = tar_of(
         {f"host-{n}/eslogger.ndjson": capture for n in "abc"}, tmp_path / "many.tgz", "w:gz"
@@ -729,7 +729,7 @@ def test_member_count_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_zip_declaring_too_many_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(archives, "MAX_MEMBERS", 3)
+    monkeypatch.setattr(archives.limits, "MAX_MEMBERS", 3)
     target = tmp_path / "crowd.zip"
     target.write_bytes(zip_bytes({f"n{n}.txt": b"x\n" for n in range(5)}))
 

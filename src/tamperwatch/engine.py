@@ -20,7 +20,7 @@ from tamperwatch.explain import (
 )
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Component, Inventory
-from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
+from tamperwatch.liveness import BlindWindow, LimitRecorder, LivenessTracker, Silence
 from tamperwatch.logpatterns import LogPatterns
 from tamperwatch.model import Event
 from tamperwatch.process_table import ProcessTable
@@ -45,10 +45,12 @@ OSQUERY_PROCESS_EVENTS = Component(
     category="telemetry-source",
 )
 
-# Distinct unknown console names kept per host for the warning.
+# Distinct unknown console names kept per host for the warning; records naming further ones
+# are counted in ``unknown_names_dropped``.
 MAX_UNKNOWN_NAMES = 100
 
-# Process images whose component is remembered; the memo is cleared when full.
+# Process images whose component is remembered (about 200 bytes each). The memo is a cache:
+# it is cleared when full and filled again from the process table and the inventory.
 MAX_IMAGE_COMPONENTS = 200_000
 
 
@@ -60,7 +62,11 @@ class HostEngine:
     ) -> None:
         self.host = host
         self.config = config
-        self.table = ProcessTable()
+        # Every structure of the engine that grows with the input has a limit; what a limit
+        # drops is counted here and reported as blind windows by finish().
+        self.limits = LimitRecorder(host)
+        self.liveness = LivenessTracker(host, config.telemetry_gap_threshold, self.limits)
+        self.table = ProcessTable(limits=self.limits)
         self.rules = RuleEngine(inventory, patterns, self.table)
         self.correlator = HostCorrelator(
             host,
@@ -69,19 +75,21 @@ class HostEngine:
             window=config.crash_correlation_window,
             burst_threshold=config.crash_burst_threshold,
             flood_threshold=config.flood_event_threshold,
+            limits=self.limits,
         )
         self.inventory = inventory
-        self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
         self.states = StateTracker(
             inventory,
             config.approval_grace,
             self.component_named,
             recovery_grace=config.crash_correlation_window,
+            limits=self.limits,
         )
         checkins = config.checkins or {}
         self._names: dict[str, str] = dict(checkins.get("component_names", {}))
         # Console names that fit no component, or several, with the count of their records.
         self.unknown_names: dict[str, int] = {}
+        self.unknown_names_dropped = 0
         self.power = PowerTracker()
         self._os_version: tuple[str, float] | None = None
         self._launchd_start: float | None = None
@@ -159,7 +167,7 @@ class HostEngine:
                 # A boot before records already seen is not a reboot between them.
                 continue
             # From the last record before the reboot to the boot, and a grace after it.
-            self.correlator.spans.append(
+            self.correlator.add_span(
                 Span(last, max(booted, event.time), "host rebooted", SHUTDOWN_GRACE_SECONDS)
             )
 
@@ -172,7 +180,7 @@ class HostEngine:
         if span is None and event.kind == "exit" and event.status == 15:
             span = self.power.termination(event.time)
         if span is not None:
-            self.correlator.spans.append(span)
+            self.correlator.add_span(span)
 
     def _os_version_change(self, when: float, version: str) -> None:
         """Open an OS update span when the reported OS version changes between two records."""
@@ -183,7 +191,7 @@ class HostEngine:
         # The update happened between the two records. After a long gap the span covers only
         # the last part of it, so that days of unrelated incidents are not explained.
         start = max(previous[1], when - OS_UPDATE_GRACE_SECONDS)
-        self.correlator.spans.append(
+        self.correlator.add_span(
             Span(
                 start,
                 when,
@@ -199,7 +207,7 @@ class HostEngine:
             elif match.pattern_id == "power-wake":
                 span = self.power.wake(event.time)
                 if span is not None:
-                    self.correlator.spans.append(span)
+                    self.correlator.add_span(span)
 
     @property
     def blind_windows(self) -> list[BlindWindow]:
@@ -258,8 +266,11 @@ class HostEngine:
             if configured
             else self.inventory.match_product_name(name)
         )
-        if found is None and name.strip() and len(self.unknown_names) < MAX_UNKNOWN_NAMES:
-            self.unknown_names[name] = self.unknown_names.get(name, 0) + 1
+        if found is None and name.strip():
+            if name in self.unknown_names or len(self.unknown_names) < MAX_UNKNOWN_NAMES:
+                self.unknown_names[name] = self.unknown_names.get(name, 0) + 1
+            else:
+                self.unknown_names_dropped += 1
         return found
 
     def _report_silence(self, silence: Silence) -> None:
@@ -308,6 +319,7 @@ class HostEngine:
             self.signals += 1
             self.correlator.add(signal)
         incidents = self.correlator.finish()
+        self.liveness.blind_windows.extend(self.limits.windows())
         log.info(
             "host %s: %d events, %d signals, %d incidents",
             self.host,

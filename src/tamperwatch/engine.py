@@ -90,6 +90,9 @@ class HostEngine:
         # Console names that fit no component, or several, with the count of their records.
         self.unknown_names: dict[str, int] = {}
         self.unknown_names_dropped = 0
+        # Names already counted for the event being fed: liveness and the state tracker both
+        # look a check-in's name up.
+        self._names_counted: set[str] = set()
         self.power = PowerTracker()
         self._os_version: tuple[str, float] | None = None
         self._launchd_start: float | None = None
@@ -107,6 +110,8 @@ class HostEngine:
 
     def feed(self, event: Event) -> None:
         self.events += 1
+        if self._names_counted:
+            self._names_counted.clear()
         self._watermark_before = self.liveness.watermark
         for silence in self.liveness.advance(event):
             self._report_silence(silence)
@@ -266,7 +271,8 @@ class HostEngine:
             if configured
             else self.inventory.match_product_name(name)
         )
-        if found is None and name.strip():
+        if found is None and name.strip() and name not in self._names_counted:
+            self._names_counted.add(name)
             if name in self.unknown_names or len(self.unknown_names) < MAX_UNKNOWN_NAMES:
                 self.unknown_names[name] = self.unknown_names.get(name, 0) + 1
             else:

@@ -58,10 +58,11 @@ class Entry:
 class ProcessTable:
     """Per-host table of process images with ancestry lookups."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES, limits: LimitRecorder | None = None) -> None:
+    def __init__(self, max_entries: int | None = None, limits: LimitRecorder | None = None) -> None:
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._latest: dict[int, Key] = {}
-        self._max_entries = max_entries
+        # Read at construction, not import, so that a test can lower the module's limit.
+        self._max_entries = MAX_ENTRIES if max_entries is None else max_entries
         self.evicted = 0
         # Where evictions and cut command lines are reported, with the time of the event applied.
         self.limits = limits
@@ -114,7 +115,9 @@ class ProcessTable:
             assert image_key is not None
             parent = actor.parent if actor is not None else self._parent_key(event.target)
             entry = self._insert(image_key, parent, event.target)
-            entry.args = self._bounded_args(event.target.args)
+            if event.target.args is None:
+                # The new image's command line is unknown; the old image's is not its own.
+                entry.args = None
             if actor is not None and actor.key != image_key:
                 actor.exited = event.time
         elif event.kind == "exit" and actor is not None:

@@ -137,8 +137,18 @@ class StateTracker:
     _job_runs: dict[str, int] = field(default_factory=dict)
     # Latest launchd snapshot rows of jobs without a pid: label -> (time, evidence).
     _jobs_down: dict[str, tuple[float, Evidence]] = field(default_factory=dict)
+    # Whether a table limit left out part of the row being judged.
+    _row_dropped: bool = False
 
     def evaluate(self, event: Event) -> list[Signal]:
+        """Judge one state row; a row that the table limits leave out is counted once."""
+        self._row_dropped = False
+        signals = self._evaluate(event)
+        if self._row_dropped and self.limits is not None:
+            self.limits.dropped(STATES_DROPPED, event.time)
+        return signals
+
+    def _evaluate(self, event: Event) -> list[Signal]:
         state = event.state
         if state is None:
             return []
@@ -185,9 +195,7 @@ class StateTracker:
         if component is None:
             return signals
         key = (state.name, state.version or "")
-        if not self._room(self._extensions, key, event.time) or not self._room(
-            self._snapshot_rows, state.name, event.time
-        ):
+        if not self._room(self._extensions, key) or not self._room(self._snapshot_rows, state.name):
             return signals
         self._snapshot_rows.add(state.name)
         tracked = self._extensions.setdefault(key, _Extension(component))
@@ -222,7 +230,7 @@ class StateTracker:
             if len(self._pending_residue) < MAX_TRACKED_STATES:
                 self._pending_residue.append((event, component, state))
             else:
-                self._dropped(event.time)
+                self._row_dropped = True
             return signals
         if value in STOPPED_EXTENSION_STATES:
             return signals + self._stopped(event, component, state, f"is {value.replace('_', ' ')}")
@@ -234,7 +242,7 @@ class StateTracker:
         key = (state.name, state.state or "")
         if key in self._stopped_reported:
             return []
-        if self._room(self._stopped_reported, key, event.time):
+        if self._room(self._stopped_reported, key):
             self._stopped_reported.add(key)
         summary = f"system extension {state.name} ({state.version or '?'}) {what}"
         return [self._signal(event, sig.EXTENSION_STATE_CHANGED, component, summary)]
@@ -305,11 +313,11 @@ class StateTracker:
                     )
                 )
             return signals
-        if self._room(self._jobs_seen_loaded, label, event.time):
+        if self._room(self._jobs_seen_loaded, label):
             self._jobs_seen_loaded.add(label)
         status = state.last_exit_status
         previous = self._job_status.get(label)
-        if self._room(self._job_status, label, event.time):
+        if self._room(self._job_status, label):
             self._job_status[label] = (status, state.pid)
         if status is not None and status < 0 and (previous is None or previous[0] != status):
             number = -status
@@ -324,14 +332,14 @@ class StateTracker:
                 )
             )
         runs_before = self._job_runs.get(label)
-        if state.runs is not None and self._room(self._job_runs, label, event.time):
+        if state.runs is not None and self._room(self._job_runs, label):
             self._job_runs[label] = state.runs
         climbing = runs_before is not None and state.runs is not None and state.runs > runs_before
         spawn_loop = state.state == "spawn scheduled" and (
             (state.runs or 0) >= SPAWN_LOOP_RUNS or climbing
         )
         if spawn_loop and label not in self._spawn_reported:
-            if self._room(self._spawn_reported, label, event.time):
+            if self._room(self._spawn_reported, label):
                 self._spawn_reported.add(label)
             reason = (
                 f", last exit reason {state.last_exit_reason}" if state.last_exit_reason else ""
@@ -355,7 +363,7 @@ class StateTracker:
         self, event: Event, component: Component, label: str
     ) -> list[Signal]:
         """Report a job of an extension that snapshots list as enabled while it does not run."""
-        if self._room(self._jobs_down, label, event.time):
+        if self._room(self._jobs_down, label):
             self._jobs_down[label] = (event.time, event.evidence)
         for (bundle, _), tracked in self._extensions.items():
             if tracked.component.id != component.id or tracked.enabled_at is None:
@@ -390,7 +398,7 @@ class StateTracker:
         key = (bundle, "enabled but not running")
         if key in self._stopped_reported:
             return []
-        if self._room(self._stopped_reported, key, when):
+        if self._room(self._stopped_reported, key):
             self._stopped_reported.add(key)
         return [
             Signal(
@@ -461,16 +469,12 @@ class StateTracker:
         ]
         return [self._pending_unhealthy.pop(component_id) for component_id in expired]
 
-    def _room(self, table: Collection[object], key: object, when: float) -> bool:
-        """Tell whether ``key`` is in ``table`` or fits in it; count the row when it does not."""
+    def _room(self, table: Collection[object], key: object) -> bool:
+        """Tell whether ``key`` is in ``table`` or fits in it; mark the row when it does not."""
         if key in table or len(table) < MAX_TRACKED_STATES:
             return True
-        self._dropped(when)
+        self._row_dropped = True
         return False
-
-    def _dropped(self, when: float) -> None:
-        if self.limits is not None:
-            self.limits.dropped(STATES_DROPPED, when)
 
     @staticmethod
     def _signal(

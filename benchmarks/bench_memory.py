@@ -10,14 +10,14 @@ Scenarios:
 * ``developer`` (default, 10,000,000 events): the developer Mac of ``bench_scan.py`` (build
   rounds, Spotlight, git, CrowdStrike's falcond with two impairments), replayed for N events.
 * ``fork-storm`` (default 1,000,000 events): a script started from a Terminal shell forks and
-  execs a new program again and again, each in a new process and none of them exiting, so every
+  execs a new program again and again, each in a new process, and none of them exits. So every
   event names a process the host has not seen before. Afterwards an administrator runs
   ``sudo kill -9`` on falcond from a second Terminal window opened before the storm.
 
 The capture is written with :class:`tamperwatch.synth.EsWriter` and streamed to the file as it
 grows, so the writer never holds more than one build round of lines. The scan then runs in a
 fresh child process, which reads its own ``VmRSS`` from ``/proc/self/status`` every
-:data:`SAMPLE_SECONDS` seconds from a thread and its peak (``ru_maxrss``) at the end. The
+:data:`SAMPLE_SECONDS` seconds from a thread, and its peak (``VmHWM``) at the end. The
 script prints a Markdown table and asserts nothing, because it is a measurement, not a test.
 Without ``--keep`` the capture is deleted at the end; it takes about 2.2 KiB per event. With
 ``--keep`` and ``--out``, a later run of the same scenario and size scans the kept capture
@@ -68,8 +68,8 @@ class _Stream:
         self._next_report = PROGRESS_EVENTS
 
     def flush(self) -> None:
-        # NOTE: EsWriter keeps every line in a private list and has no public way to drain it;
-        # the benchmark empties that list so that a capture of millions of lines fits in memory.
+        # NOTE: EsWriter keeps every line in a private list and has no public way to drain it.
+        # The benchmark empties that list, so that a capture of millions of lines fits in memory.
         lines: list[str] = self.writer._lines
         self.out.write("".join(line + "\n" for line in lines))
         self.written += len(lines)
@@ -145,21 +145,34 @@ WRITERS: dict[str, Callable[[Path, int], dict[str, Any]]] = {
 # ---------------------------------------------------------------------------- measurement
 
 
-def _rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _status_bytes(field: str) -> int | None:
+    """Return a memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in bytes."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
-    return 0
+    return None
+
+
+def _rss_bytes() -> int:
+    return _status_bytes("VmRSS") or 0
 
 
 def _peak_rss_bytes() -> int:
-    # Linux reports ru_maxrss in KiB and macOS in bytes.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    # VmHWM starts afresh in the child, while Linux carries ru_maxrss over from the parent
+    # that forked it, which has written the capture.
+    peak = _status_bytes("VmHWM")
+    if peak is not None:
+        return peak
+    # macOS reports ru_maxrss in bytes.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def measure_scan(path: str, budget: int) -> dict[str, Any]:
-    """Scan one capture while a thread samples RSS; return time, memory and what was found."""
+    """Scan one capture while a thread samples RSS, and return the time, memory and findings."""
     config = Config()
     inventory = build_inventory(config)
     patterns = load_log_patterns()
@@ -270,20 +283,35 @@ def format_report(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=sorted(WRITERS), default="developer")
-    parser.add_argument("--events", type=int, help="capture size (default: per scenario)")
-    parser.add_argument("--budget", type=int, default=SPOOL_BUDGET_EVENTS, help="spool budget")
-    parser.add_argument("--out", type=Path, help="folder for the capture and results.json")
+    parser.add_argument(
+        "--events",
+        type=int,
+        help="capture size in events (default: 10,000,000 for developer, 1,000,000 for fork-storm)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=int,
+        default=SPOOL_BUDGET_EVENTS,
+        help=f"events the scan keeps in memory before it sorts on disk (default {SPOOL_BUDGET_EVENTS:,})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for the capture and the results file (default: a new temporary folder)",
+    )
     parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the capture after the scan, and scan a capture kept in --out again",
     )
     args = parser.parse_args()
+
     events = args.events or DEFAULT_EVENTS[args.scenario]
     folder = args.out or Path(tempfile.mkdtemp(prefix="tamperwatch-bench-memory-"))
     folder.mkdir(parents=True, exist_ok=True)
     capture = folder / f"{args.scenario}-{events}.ndjson"
     described = folder / f"{args.scenario}-{events}.json"
+
     try:
         if args.keep and capture.exists() and described.exists():
             print(f"reusing {capture}", file=sys.stderr, flush=True)
@@ -307,6 +335,7 @@ def main() -> None:
     finally:
         if not args.keep:
             capture.unlink(missing_ok=True)
+
     (folder / f"results-{args.scenario}-{events}.json").write_text(json.dumps(results, indent=2))
     print(format_report(results))
 

@@ -3,6 +3,7 @@ duplicate records, records out of order, and clocks far in the future or the pas
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -17,7 +18,7 @@ import msgspec
 import pytest
 from rich.console import Console
 
-from tamperwatch import correlate, liveness, process_table, states
+from tamperwatch import correlate, liveness, process_table, spool, states
 from tamperwatch import signals as sig
 from tamperwatch.config import Config, build_inventory
 from tamperwatch.correlate import HostCorrelator
@@ -150,6 +151,47 @@ def test_spool_removes_folder_on_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_spool_sorted_input_needs_no_merge(tmp_path: Path) -> None:
+    events = sorted(random_events(3000, seed=5), key=order_key)
+    with EventSpool(budget=20, max_open_runs=3, directory=str(tmp_path)) as ordered:
+        for event in events:
+            ordered.add(event)
+        drained = {host: list(ordered.drain(host)) for host in ordered.hosts()}
+        assert ordered.run_files > 3
+        assert ordered.merge_passes == 0
+    for host, got in drained.items():
+        expected = [e for e in events if e.host == host]
+        assert [e.evidence.line for e in got] == [e.evidence.line for e in expected]
+
+
+def test_spool_write_failure_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class FullDisk:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    original_init = spool._FrameWriter.__init__
+
+    def init_on_full_disk(self: spool._FrameWriter, path: Path) -> None:
+        original_init(self, path)
+        self._stream.close()
+        self._stream = FullDisk()  # type: ignore[assignment]
+
+    monkeypatch.setattr(spool._FrameWriter, "__init__", init_on_full_disk)
+    message = r"cannot write the temporary run file .*No space left"
+    with (
+        pytest.raises(OSError, match=message),
+        EventSpool(budget=10, directory=str(tmp_path)) as failing,
+    ):
+        # The failure shows when the next spill or the merge waits for the file.
+        for event in random_events(100, seed=6):
+            failing.add(event)
+        list(failing.drain("a-mac"))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts /proc/self/fd")
 def test_spool_open_run_files_bounded(tmp_path: Path) -> None:
     max_open = 4
@@ -159,13 +201,13 @@ def test_spool_open_run_files_bounded(tmp_path: Path) -> None:
             bounded.add(event)
         assert bounded.run_files > max_open
         baseline = len(os.listdir("/proc/self/fd"))
-        most = 0
+        peak_open = 0
         count = 0
         for _ in bounded.drain("a-mac"):
             count += 1
-            most = max(most, len(os.listdir("/proc/self/fd")) - baseline)
+            peak_open = max(peak_open, len(os.listdir("/proc/self/fd")) - baseline)
     assert count == 2000
-    assert most <= max_open
+    assert peak_open <= max_open
 
 
 def test_spool_drops_duplicates_across_runs(tmp_path: Path) -> None:
@@ -423,10 +465,12 @@ def test_process_table_bound_and_args_cut() -> None:
         )
     assert len(table) == 50
     assert limits.count(process_table.TABLE_FULL) == table.evicted
+
     windows = limits.windows()
     # The parent and 49 children fill the table; the 50th child evicts the first entry.
     assert [w.start for w in windows] == [1049.0]
     assert windows[0].end == 1199.0
+
     image = Process(
         pid=1199, pidversion=5000, ppid=300, path="/bin/echo", args=["echo", "x" * 40_000]
     )
@@ -615,6 +659,7 @@ def test_unknown_console_names_counted(
     result = scan([str(csv)], config=Config(), inventory=inventory)
     named = [w for w in result.warnings if "which fits no single component" in w]
     assert len(named) == 2
+    assert named[0].startswith(f"host {HOST}: 2 check-in or health records name 'Agent 0'")
     assert (
         f"host {HOST}: 4 more check-in or health records name components that fit none; only "
         "the first 2 names are listed"

@@ -41,8 +41,8 @@ ANALYTIC = "AN2040"
 FAILURE_KINDS = frozenset({sig.CRASHED, sig.ES_CLIENT_TERMINATED, sig.ES_CLIENT_DEGRADED})
 
 # Distinct process groups counted per second of event time, and over the whole correlation
-# window (about 250 bytes each); the events of further groups are pooled, counted in the total
-# only, so that a storm of unique groups cannot grow memory without bound.
+# window (about 250 bytes each). The events of further groups are pooled and counted in the
+# total only, so that a storm of unique groups cannot grow memory without bound.
 MAX_GROUPS_PER_SECOND = 4096
 MAX_FLOOD_GROUPS = 65_536
 FLOOD_POOLED = (
@@ -52,8 +52,9 @@ FLOOD_POOLED = (
 
 # Limits of one host's correlation. Hostile input can make a signal of nearly every event (a
 # loop of kill -9 on an agent), and every signal keeps its actor chain of up to 64 processes.
-# Signals kept in one incident, and in all incidents of a host; past them, a signal is kept only
-# when it changes the verdict or the severity (a new kind of signal, an untrusted action).
+# Signals kept in one incident, and in all incidents of a host. Past either limit, a signal is
+# kept only when it can change the verdict or the severity (a new kind of signal, or the first
+# untrusted action).
 MAX_SIGNALS_PER_INCIDENT = 500
 MAX_SIGNALS_PER_HOST = 50_000
 SIGNALS_DROPPED = (
@@ -207,7 +208,7 @@ class HostCorrelator:
         self.flood = FloodTracker(window, self.limits)
         self._open: list[_Open] = []
         self._done: list[_Open] = []
-        self._kept = 0
+        self._signals_kept = 0
         self._pending_bursts: dict[tuple[str, str], deque[Signal]] = {}
         # Explanation spans seen in the telemetry (shutdowns, updates) and configured windows.
         self.spans: list[Span] = []
@@ -266,11 +267,14 @@ class HostCorrelator:
             incident.dropped_until = max(incident.dropped_until or signal.time, signal.time)
             return
         _append(incident, signal)
-        self._kept += 1
+        self._signals_kept += 1
 
     def _keep(self, incident: _Open, signal: Signal) -> bool:
         """Tell whether a signal joining an incident is kept within the signal limits."""
-        if len(incident.signals) < MAX_SIGNALS_PER_INCIDENT and self._kept < MAX_SIGNALS_PER_HOST:
+        if (
+            len(incident.signals) < MAX_SIGNALS_PER_INCIDENT
+            and self._signals_kept < MAX_SIGNALS_PER_HOST
+        ):
             return True
         if _shape(signal) not in incident.shapes:
             return True
@@ -290,14 +294,14 @@ class HostCorrelator:
             and sig.trusted_lineage(signal.actor, signal.component, self.inventory) is None
         )
 
-    def _merge_evidence(self, kept: Signal, signal: Signal) -> None:
+    def _merge_evidence(self, listed: Signal, signal: Signal) -> None:
         for evidence in signal.evidence:
-            if evidence in kept.evidence:
+            if evidence in listed.evidence:
                 continue
-            if len(kept.evidence) >= MAX_EVIDENCE_PER_SIGNAL:
+            if len(listed.evidence) >= MAX_EVIDENCE_PER_SIGNAL:
                 self._drop(EVIDENCE_DROPPED, signal)
                 continue
-            kept.evidence.append(evidence)
+            listed.evidence.append(evidence)
 
     def _drop(self, reason: str, signal: Signal) -> None:
         component = signal.component.id if signal.component is not None else None
@@ -324,7 +328,7 @@ class HostCorrelator:
             self.limits.dropped(CLOSED_EARLY, oldest.last, signal.time)
         incident = _Open(signals=[], components={}, groups=set(), last=signal.time)
         _append(incident, signal)
-        self._kept += 1
+        self._signals_kept += 1
         self._open.append(incident)
         return incident
 

@@ -62,8 +62,8 @@ class HostEngine:
     ) -> None:
         self.host = host
         self.config = config
-        # Every structure of the engine that grows with the input has a limit; what a limit
-        # drops is counted here and reported as blind windows by finish().
+        # Every structure of the engine that grows with the input has a limit. What a limit
+        # drops is counted here, and finish() reports it as blind windows.
         self.limits = LimitRecorder(host)
         self.liveness = LivenessTracker(host, config.telemetry_gap_threshold, self.limits)
         self.table = ProcessTable(limits=self.limits)
@@ -177,12 +177,20 @@ class HostEngine:
             )
 
     def _power_spans(self, event: Event) -> None:
-        self._boot(event)
+        process, target = event.process, event.target
+        # Readers fill start_time only for launchd, so most events skip the boot check.
+        if (process is not None and process.start_time) or (
+            target is not None and target.start_time
+        ):
+            self._boot(event)
         os_version = event.os_version or (event.crash.os_version if event.crash else None)
         if os_version:
             self._os_version_change(event.time, os_version)
-        span = span_from_event(event)
-        if span is None and event.kind == "exit" and event.status == 15:
+        kind = event.kind
+        span = None
+        if kind == "exec":
+            span = span_from_event(event)
+        elif kind == "exit" and event.status == 15:
             span = self.power.termination(event.time)
         if span is not None:
             self.correlator.add_span(span)

@@ -9,7 +9,7 @@ runs and what is left of its buffer.
 The order is the one ``scan()`` has always used: event time, then eslogger's
 ``global_seq_num``, then read order. ``list.sort`` is stable, and :func:`heapq.merge` breaks
 ties by the position of its input like ``sorted()`` of the inputs chained. Runs are merged
-oldest first, with the buffer last, so read order holds across runs without a counter in the
+oldest first, with the buffer last, so read order is kept across runs without a counter in the
 key. Records that are read twice (one file copied into a collection twice, overlapping exports)
 are dropped in the merge and counted per host.
 
@@ -20,16 +20,18 @@ to :data:`RUN_FRAME_EVENTS` events. A merge holds one decoded frame per run.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import os
+import queue
 import shutil
 import struct
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 import msgspec
 
@@ -46,13 +48,13 @@ SPOOL_BUDGET_EVENTS = 200_000
 # more runs is merged in passes, which write longer runs.
 MAX_OPEN_RUNS = 64
 
-# Events per frame of a run file. A merge of MAX_OPEN_RUNS runs holds 64 frames, about
-# 64 MiB of decoded events.
+# Events per frame of a run file. A merge of MAX_OPEN_RUNS runs keeps 64 decoded frames in
+# memory, about 64 MiB.
 RUN_FRAME_EVENTS = 1024
 
-# Identities of distinct records kept for one (time, global_seq_num) tie while looking for
-# duplicates. A tie larger than this (a snapshot of many rows shares one time) is deduplicated
-# only against its first records.
+# Identities of distinct records kept for one timestamp while looking for duplicates. Past this
+# many records with one time (a snapshot of many rows shares one time), a record is compared
+# only with the first ones.
 MAX_TIE_IDENTITIES = 65_536
 
 _FRAME_HEADER = struct.Struct("<Q")
@@ -67,12 +69,62 @@ def order_key(event: Event) -> tuple[float, int]:
 
 @dataclass
 class _Run:
-    """A sorted run: a byte range of a spill file."""
+    """A sorted run: a byte range of a spill file, and the keys of its first and last events."""
 
     path: Path
     start: int
     end: int
     events: int
+    first: tuple[float, int]
+    last: tuple[float, int]
+
+
+class _FrameWriter:
+    """Append frames to one run file from a background thread.
+
+    Writing a run to the page cache takes about as long as encoding it, and the write system
+    call releases the GIL, so the scan reads on while the frames are written. Frames wait in
+    memory until then: at most one spill, half the budget, at about 0.5 KiB per event.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # Bytes handed to write(), written or not.
+        self.size = 0
+        self._stream = path.open("wb")
+        self._frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._error: OSError | None = None
+        self._thread = threading.Thread(
+            target=self._write_all, name="tamperwatch-spool-writer", daemon=True
+        )
+        self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        self._frames.put(data)
+        self.size += len(data)
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait for the frames to be written and close the file.
+
+        Raise :class:`OSError` when a write failed, unless ``raise_error`` is false.
+        """
+        self._frames.put(None)
+        self._thread.join()
+        self._stream.close()
+        if self._error is not None and raise_error:
+            raise OSError(
+                f"cannot write the temporary run file {self.path}: {self._error}; free some "
+                "space there, or point TMPDIR at a larger disk"
+            ) from self._error
+
+    def _write_all(self) -> None:
+        while (data := self._frames.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._stream.write(data)
+            except OSError as exc:
+                self._error = exc
 
 
 class EventSpool:
@@ -100,13 +152,15 @@ class EventSpool:
         self._folder: Path | None = None
         self._buffers: dict[str, list[Event]] = {}
         self._runs: dict[str, list[_Run]] = {}
+        self._spilled_per_host: dict[str, int] = {}
         # Runs still unread in each spill file; the file is deleted when this reaches zero.
         self._file_runs: dict[Path, int] = {}
         self._buffered = 0
         self._next_file = 0
+        # Writes the newest run file in the background until the next spill or drain.
+        self._writer: _FrameWriter | None = None
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(list[Event])
-        self.events_per_host: dict[str, int] = {}
         self.duplicates: dict[str, int] = {}
         self.spilled_events = 0
         self.run_files = 0
@@ -125,6 +179,9 @@ class EventSpool:
 
     def close(self) -> None:
         """Drop the buffers and remove the temporary folder with every run file."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close(raise_error=False)
         self._buffers.clear()
         self._runs.clear()
         self._file_runs.clear()
@@ -142,16 +199,23 @@ class EventSpool:
 
     def add(self, event: Event) -> None:
         """Buffer one event under ``event.host``; spill buffers when the budget is exceeded."""
+        # The scan calls this once per event, so it does as little as it can.
         host = event.host or ""
         buffer = self._buffers.get(host)
         if buffer is None:
             buffer = self._buffers[host] = []
-            self.events_per_host.setdefault(host, 0)
         buffer.append(event)
-        self.events_per_host[host] += 1
         self._buffered += 1
         if self._buffered > self.budget:
             self._spill()
+
+    @property
+    def events_per_host(self) -> dict[str, int]:
+        """Events added per host, duplicates included."""
+        counts = dict(self._spilled_per_host)
+        for host, buffer in self._buffers.items():
+            counts[host] = counts.get(host, 0) + len(buffer)
+        return counts
 
     def hosts(self) -> list[str]:
         """Return the hosts that have events, sorted by name."""
@@ -162,23 +226,37 @@ class EventSpool:
 
         Freeing half at a time keeps the number of runs low when many hosts share the budget.
         """
-        path = self._new_file()
+        self._finish_writing()
+        writer = self._writer = _FrameWriter(self._new_file())
         runs = 0
-        with path.open("wb") as stream:
-            while self._buffered > self.budget // 2:
-                host = max(self._buffers, key=lambda name: len(self._buffers[name]))
-                buffer = self._buffers.pop(host)
-                buffer.sort(key=order_key)
-                start = stream.tell()
-                self._write_frames(stream, buffer)
-                self._runs.setdefault(host, []).append(
-                    _Run(path, start, stream.tell(), len(buffer))
-                )
-                runs += 1
-                self._buffered -= len(buffer)
-                self.spilled_events += len(buffer)
-        self._file_runs[path] = runs
-        log.debug("spilled %d run(s) to %s", runs, path)
+        while self._buffered > self.budget // 2:
+            host = max(self._buffers, key=lambda name: len(self._buffers[name]))
+            buffer = self._buffers.pop(host)
+            buffer.sort(key=order_key)
+            count = len(buffer)
+            first, last = order_key(buffer[0]), order_key(buffer[-1])
+            start = writer.size
+            # Frames are cut from the buffer first, so that each frame's events can be freed as
+            # soon as it is encoded.
+            frames = [buffer[i : i + RUN_FRAME_EVENTS] for i in range(0, count, RUN_FRAME_EVENTS)]
+            del buffer
+            for index, frame in enumerate(frames):
+                self._write_frame(writer.write, frame)
+                frames[index] = []
+            run = _Run(writer.path, start, writer.size, count, first, last)
+            self._runs.setdefault(host, []).append(run)
+            self._spilled_per_host[host] = self._spilled_per_host.get(host, 0) + count
+            runs += 1
+            self._buffered -= count
+            self.spilled_events += count
+        self._file_runs[writer.path] = runs
+        log.debug("spilling %d run(s) to %s", runs, writer.path)
+
+    def _finish_writing(self) -> None:
+        """Wait until the run file being written is complete."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
 
     def _new_file(self) -> Path:
         if self._folder is None:
@@ -191,20 +269,19 @@ class EventSpool:
         self.run_files += 1
         return path
 
-    def _write_frames(self, stream: IO[bytes], events: Iterable[Event]) -> None:
+    def _write_frames(self, write: Callable[[bytes], object], events: Iterable[Event]) -> None:
         frame: list[Event] = []
         for event in events:
             frame.append(event)
             if len(frame) == RUN_FRAME_EVENTS:
-                self._write_frame(stream, frame)
+                self._write_frame(write, frame)
                 frame = []
         if frame:
-            self._write_frame(stream, frame)
+            self._write_frame(write, frame)
 
-    def _write_frame(self, stream: IO[bytes], frame: list[Event]) -> None:
+    def _write_frame(self, write: Callable[[bytes], object], frame: list[Event]) -> None:
         data = self._encoder.encode(frame)
-        stream.write(_FRAME_HEADER.pack(len(data)))
-        stream.write(data)
+        write(_FRAME_HEADER.pack(len(data)) + data)
 
     # reading -----------------------------------------------------------------------------------
 
@@ -213,19 +290,21 @@ class EventSpool:
 
         Each host can be drained once. Duplicates found are counted in :attr:`duplicates`.
         """
+        self._finish_writing()
         buffer = self._buffers.pop(host, [])
         self._buffered -= len(buffer)
         buffer.sort(key=order_key)
         runs = self._runs.pop(host, [])
         try:
-            while len(runs) > self.max_open_runs:
-                runs = self._merge_pass(runs)
-            if runs:
-                merged: Iterator[Event] = heapq.merge(
-                    *(self._read_run(run) for run in runs), buffer, key=order_key
+            if _in_sequence(runs, buffer):
+                # Input that arrived in order needs no merge: its runs follow one another.
+                merged: Iterator[Event] = itertools.chain(
+                    *(self._read_run(run) for run in runs), buffer
                 )
             else:
-                merged = iter(buffer)
+                while len(runs) > self.max_open_runs:
+                    runs = self._merge_pass(runs)
+                merged = heapq.merge(*(self._read_run(run) for run in runs), buffer, key=order_key)
             yield from self._without_duplicates(host, merged)
         finally:
             for run in runs:
@@ -237,16 +316,28 @@ class EventSpool:
         path = self._new_file()
         with path.open("wb") as stream:
             merged = heapq.merge(*(self._read_run(run) for run in first), key=order_key)
-            self._write_frames(stream, merged)
+            self._write_frames(stream.write, merged)
             size = stream.tell()
         for run in first:
             self._release(run)
         self._file_runs[path] = 1
         self.merge_passes += 1
-        # The merged run holds the oldest events, so it goes first to keep read order on ties.
-        return [_Run(path, 0, size, sum(run.events for run in first)), *rest]
+        # The merged run contains the oldest events, so it goes first to keep read order on ties.
+        merged_run = _Run(
+            path,
+            0,
+            size,
+            sum(run.events for run in first),
+            min(run.first for run in first),
+            max(run.last for run in first),
+        )
+        return [merged_run, *rest]
 
     def _read_run(self, run: _Run) -> Iterator[Event]:
+        # Chaining the decoded frames keeps the loop over their events in C.
+        return itertools.chain.from_iterable(self._read_frames(run))
+
+    def _read_frames(self, run: _Run) -> Iterator[list[Event]]:
         with run.path.open("rb") as stream:
             stream.seek(run.start)
             position = run.start
@@ -256,7 +347,7 @@ class EventSpool:
                 if len(data) != length:
                     raise OSError(f"{run.path}: run file ends inside a frame")
                 position += _FRAME_HEADER.size + length
-                yield from self._decoder.decode(data)
+                yield self._decoder.decode(data)
 
     def _release(self, run: _Run) -> None:
         remaining = self._file_runs.get(run.path)
@@ -274,17 +365,16 @@ class EventSpool:
     def _without_duplicates(self, host: str, events: Iterator[Event]) -> Iterator[Event]:
         """Drop records equal to an earlier one in all but their evidence.
 
-        Copies of one record share time and ``global_seq_num``, so they meet in one tie of the
-        merged order. A record is encoded only when it ties with another.
+        Copies of one record share their time, so they meet among the events of that time in
+        the merged order. A record is encoded only when another one has the same time.
         """
-        tie_key: tuple[float, int] | None = None
+        tie_time: float | None = None
         first: Event | None = None
         seen: set[bytes] | None = None
         dropped = 0
         for event in events:
-            key = (event.time, event.global_seq_num or 0)
-            if key != tie_key:
-                tie_key, first, seen = key, event, None
+            if event.time != tie_time:
+                tie_time, first, seen = event.time, event, None
                 yield event
                 continue
             if seen is None:
@@ -302,3 +392,14 @@ class EventSpool:
 
     def _identity(self, event: Event) -> bytes:
         return self._encoder.encode(msgspec.structs.replace(event, evidence=_NO_EVIDENCE))
+
+
+def _in_sequence(runs: list[_Run], buffer: list[Event]) -> bool:
+    """Tell whether each run ends at or before the next one starts, and the buffer comes last.
+
+    Then chaining them gives the merged order, ties included, because a tie keeps read order.
+    """
+    keys = [(run.first, run.last) for run in runs]
+    if buffer:
+        keys.append((order_key(buffer[0]), order_key(buffer[-1])))
+    return all(before[1] <= after[0] for before, after in itertools.pairwise(keys))

@@ -84,8 +84,8 @@ def _uncatalogued_extension_job(state: StateInfo) -> Component | None:
 JOIN_SECONDS = 3600.0
 
 # Extensions, launchd jobs and reported states remembered per host, in each table of the
-# tracker. Labels and versions come from the input, and a row that would add one more is
-# judged on its own: its changes are not followed and a state already reported can repeat.
+# tracker, because labels and versions come from the input. A row that would add one more is
+# judged on its own, so its changes are not followed and a state already reported can repeat.
 MAX_TRACKED_STATES = 10_000
 STATES_DROPPED = (
     "state tracking limit: {count} snapshot rows of extensions or launchd jobs beyond "

@@ -81,6 +81,11 @@ def retimed(line: str, when: str) -> str:
     return json.dumps(record)
 
 
+def is_falcond_open(line: str) -> bool:
+    record = json.loads(line.replace("\\/", "/"))
+    return "open" in record["event"] and record["process"]["executable"]["path"] == FALCOND
+
+
 def two_impairments(seed: int) -> tuple[list[str], int]:
     """Return the lines of a host with a kill at 08:00 and a bootout three hours later, and the
     index of the first line of the later part."""
@@ -337,8 +342,10 @@ def test_hours_out_of_order_across_files(tmp_path: Path, inventory: Inventory) -
 def test_records_far_from_the_others(tmp_path: Path, inventory: Inventory, when: str) -> None:
     lines, split = two_impairments(seed=15)
     plain = run_scan([write_lines(tmp_path / "plain.ndjson", lines)], inventory)
-    # Two noise records of falcond dated far away, one early and one late in the file.
-    odd = [retimed(lines[5], when), retimed(lines[split + 3], when)]
+    # Copies of two file events of falcond dated far away, one early and one late in the file.
+    noise = [i for i, line in enumerate(lines) if is_falcond_open(line)]
+    early, late = noise[0], next(i for i in noise if i > split)
+    odd = [retimed(lines[early], when), retimed(lines[late], when)]
     odd_lines = [*lines[:10], odd[0], *lines[10:], odd[1]]
     result = run_scan([write_lines(tmp_path / "odd.ndjson", odd_lines)], inventory)
     assert incident_view(result) == incident_view(plain)

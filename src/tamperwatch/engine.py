@@ -45,8 +45,8 @@ OSQUERY_PROCESS_EVENTS = Component(
     category="telemetry-source",
 )
 
-# Distinct unknown console names kept per host for the warning; records naming further ones
-# are counted in ``unknown_names_dropped``.
+# Distinct unknown console names kept per host for the warning. Records naming further ones are
+# counted in ``unknown_names_dropped``.
 MAX_UNKNOWN_NAMES = 100
 
 # Process images whose component is remembered (about 200 bytes each). The memo is a cache:

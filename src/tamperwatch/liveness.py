@@ -48,7 +48,7 @@ SEQUENCE_RESTART_DROP = 1000
 MAX_OPEN_GAPS = 1000
 
 # Blind windows kept per host. Each host gap and each sequence gap makes one, so spread-out or
-# gapped input could make millions; past this, further windows are merged into one.
+# gapped input could make millions. Past this, further windows are merged into one.
 MAX_BLIND_WINDOWS = 10_000
 WINDOWS_MERGED = "blind window limit: {count} more blind windows of this host merged into this one"
 
@@ -77,7 +77,7 @@ class _Dropped:
 # rounding in the sum never skips a check that the exact test would pass.
 DUE_MARGIN_SECONDS = 0.001
 
-# Reasons and components counted separately by a LimitRecorder; drops of further components are
+# Reasons and components counted separately by a LimitRecorder. Drops of further components are
 # counted without their component.
 MAX_LIMIT_KEYS = 1_000
 

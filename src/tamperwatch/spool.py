@@ -14,7 +14,7 @@ key. Records that are read twice (one file copied into a collection twice, overl
 are dropped in the merge and counted per host.
 
 A run file is a sequence of frames: an 8-byte little-endian length, then a msgpack array of up
-to :data:`RUN_FRAME_EVENTS` events. A merge holds one decoded frame per run.
+to :data:`RUN_FRAME_EVENTS` events. A merge keeps one decoded frame per run in memory.
 """
 
 from __future__ import annotations
@@ -82,9 +82,10 @@ class _Run:
 class _FrameWriter:
     """Append frames to one run file from a background thread.
 
-    Writing a run to the page cache takes about as long as encoding it, and the write system
-    call releases the GIL, so the scan reads on while the frames are written. Frames wait in
-    memory until then: at most one spill, half the budget, at about 0.5 KiB per event.
+    On the benchmark machine, writing a run to the page cache took about twice as long as
+    encoding it. The write system call releases the GIL, so the scan reads on while the frames
+    are written. Until then the frames wait in memory, at most one spill (half the budget) at
+    about 0.5 KiB per event.
     """
 
     def __init__(self, path: Path) -> None:

@@ -29,6 +29,7 @@ from tamperwatch.incident import (
     Status,
 )
 from tamperwatch.inventory import Component, Inventory
+from tamperwatch.liveness import LimitRecorder
 from tamperwatch.model import Event, Evidence
 from tamperwatch.process_table import ProcessTable
 from tamperwatch.signals import Actor, Signal
@@ -39,9 +40,60 @@ ANALYTIC = "AN2040"
 # Failures that an action by the component's own vendor does not explain.
 FAILURE_KINDS = frozenset({sig.CRASHED, sig.ES_CLIENT_TERMINATED, sig.ES_CLIENT_DEGRADED})
 
-# Distinct process groups counted per second of event time; the rest are pooled so that a storm
-# of unique groups cannot grow memory without bound.
+# Distinct process groups counted per second of event time, and over the whole correlation
+# window (about 250 bytes each). The events of further groups are pooled and counted in the
+# total only, so that a storm of unique groups cannot grow memory without bound.
 MAX_GROUPS_PER_SECOND = 4096
+MAX_FLOOD_GROUPS = 65_536
+FLOOD_POOLED = (
+    "flood tracking limit: {count} events of process groups beyond the first "
+    f"{MAX_FLOOD_GROUPS:,} in the correlation window were not attributed to their group"
+)
+
+# Limits of one host's correlation. Hostile input can make a signal of nearly every event (a
+# loop of kill -9 on an agent), and every signal keeps its actor chain of up to 64 processes.
+# Signals kept in one incident, and in all incidents of a host. Past either limit, a signal is
+# kept only when it can change the verdict or the severity (a new kind of signal, or the first
+# untrusted action).
+MAX_SIGNALS_PER_INCIDENT = 500
+MAX_SIGNALS_PER_HOST = 50_000
+SIGNALS_DROPPED = (
+    "incident signal limit: {count} signals beyond the first "
+    f"{MAX_SIGNALS_PER_INCIDENT:,} of an incident, or {MAX_SIGNALS_PER_HOST:,} of the host, "
+    "were counted but not listed"
+)
+# Incidents reported per host; the signals of further incidents are dropped.
+MAX_INCIDENTS_PER_HOST = 1_000
+INCIDENTS_DROPPED = (
+    f"incident limit: {{count}} signals were not reported because the host already has "
+    f"{MAX_INCIDENTS_PER_HOST:,} incidents"
+)
+# Incidents open at once. Each signal is compared with every open incident, so past this the
+# incident updated longest ago is closed early, and later signals cannot join it.
+MAX_OPEN_INCIDENTS = 256
+CLOSED_EARLY = (
+    f"correlation limit: {{count}} incidents were closed early because {MAX_OPEN_INCIDENTS} "
+    "were open at once; related signals after that form separate incidents"
+)
+# Evidence records listed per signal (one observation reported by several sources or records).
+MAX_EVIDENCE_PER_SIGNAL = 64
+EVIDENCE_DROPPED = (
+    "evidence limit: {count} records reporting an observation already listed "
+    f"{MAX_EVIDENCE_PER_SIGNAL} times were not listed"
+)
+# Kinds and components with crash or deadline signals held for a burst.
+MAX_BURST_KEYS = 1_024
+BURST_DROPPED = (
+    f"burst tracking limit: {{count}} signals were not held for a burst because "
+    f"{MAX_BURST_KEYS:,} components already had signals held"
+)
+# Explanation spans (shutdowns, updates, sleeps) kept per host. Fewer spans can only leave an
+# incident suspicious that a span would have explained.
+MAX_SPANS = 10_000
+SPANS_DROPPED = (
+    "explanation span limit: {count} shutdowns, updates or sleeps were not kept; incidents "
+    "during them may be reported as suspicious"
+)
 
 
 @dataclass
@@ -55,9 +107,12 @@ class _Bucket:
 class FloodTracker:
     """Events per process group per second of event time, over the correlation window."""
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, limits: LimitRecorder | None = None) -> None:
         self.window = window
+        self.limits = limits
         self._buckets: deque[_Bucket] = deque()
+        # Groups counted over all buckets.
+        self._groups = 0
 
     def add(self, event: Event) -> None:
         process = event.process
@@ -72,12 +127,18 @@ class FloodTracker:
             buckets.append(_Bucket(second))
             horizon = second - self.window
             while buckets and buckets[0].second < horizon:
-                buckets.popleft()
+                self._groups -= len(buckets.popleft().counts)
         bucket = buckets[-1]
         bucket.total += 1
-        if group in bucket.counts or len(bucket.counts) < MAX_GROUPS_PER_SECOND:
-            bucket.counts[group] += 1
-            bucket.first_evidence.setdefault(group, (event.time, event.evidence))
+        counts = bucket.counts
+        if group in counts:
+            counts[group] += 1
+        elif len(counts) < MAX_GROUPS_PER_SECOND and self._groups < MAX_FLOOD_GROUPS:
+            counts[group] = 1
+            bucket.first_evidence[group] = (event.time, event.evidence)
+            self._groups += 1
+        elif self.limits is not None:
+            self.limits.dropped(FLOOD_POOLED, event.time)
 
     def top(self, until: float) -> tuple[int, int, int, float, Evidence] | None:
         """Return ``(group, events, all_events, first_time, first_evidence)`` of the busiest group."""
@@ -106,6 +167,17 @@ class _Open:
     components: dict[str, Component]
     groups: set[tuple[str, int]]
     last: float
+    # Kind, action, persistence and severity of the signals kept: what judging depends on.
+    shapes: set[tuple[str, bool, bool, int | None]] = field(default_factory=set)
+    # Whether a kept action is not the component's own maintenance; None until the incident
+    # first reaches its signal limit.
+    untrusted: bool | None = None
+    # Latest time of a signal counted but not kept.
+    dropped_until: float | None = None
+    # Component families of ``components``, and the kept signals about one pid by
+    # (pid, kind, component id), so that a signal is compared with its likely matches only.
+    families: set[str] = field(default_factory=set)
+    observations: dict[tuple[int, str, str], list[Signal]] = field(default_factory=dict)
 
     @property
     def first(self) -> Signal:
@@ -123,6 +195,7 @@ class HostCorrelator:
         window: float,
         burst_threshold: int,
         flood_threshold: int,
+        limits: LimitRecorder | None = None,
     ) -> None:
         self.host = host
         self.inventory = inventory
@@ -130,9 +203,12 @@ class HostCorrelator:
         self.window = window
         self.burst_threshold = burst_threshold
         self.flood_threshold = flood_threshold
-        self.flood = FloodTracker(window)
+        # Where the correlation limits report what they drop.
+        self.limits = limits if limits is not None else LimitRecorder(host)
+        self.flood = FloodTracker(window, self.limits)
         self._open: list[_Open] = []
         self._done: list[_Open] = []
+        self._signals_kept = 0
         self._pending_bursts: dict[tuple[str, str], deque[Signal]] = {}
         # Explanation spans seen in the telemetry (shutdowns, updates) and configured windows.
         self.spans: list[Span] = []
@@ -149,6 +225,13 @@ class HostCorrelator:
             return
         self._place(signal)
 
+    def add_span(self, span: Span) -> None:
+        """Keep an explanation span seen in the telemetry, up to :data:`MAX_SPANS`."""
+        if len(self.spans) < MAX_SPANS:
+            self.spans.append(span)
+        else:
+            self.limits.dropped(SPANS_DROPPED, span.start, span.end)
+
     def finish(self) -> list[Incident]:
         self._done.extend(self._open)
         self._open = []
@@ -159,6 +242,9 @@ class HostCorrelator:
     def _place(self, signal: Signal) -> None:
         incident = self._find(signal)
         if incident is None:
+            if len(self._open) + len(self._done) >= MAX_INCIDENTS_PER_HOST:
+                self._drop(INCIDENTS_DROPPED, signal)
+                return
             if signal.actor is None and signal.kind in (sig.ES_CLIENT_TERMINATED, sig.CRASHED):
                 flood = self._flood_signal(signal)
                 if flood is not None:
@@ -166,40 +252,83 @@ class HostCorrelator:
             if incident is None:
                 self._new(signal)
                 return
+        incident.last = max(incident.last, signal.time)
         duplicate = _same_observation(incident, signal)
         if duplicate is not None:
-            duplicate.evidence.extend(e for e in signal.evidence if e not in duplicate.evidence)
+            self._merge_evidence(duplicate, signal)
             if duplicate.actor is None and signal.actor is not None:
                 duplicate.actor = signal.actor
                 duplicate.action = signal.action
-        else:
-            incident.signals.append(signal)
-        if signal.component is not None:
-            incident.components.setdefault(signal.component.id, signal.component)
-        if signal.actor is not None:
-            incident.groups.add(signal.actor.group)
-        incident.last = max(incident.last, signal.time)
+            if signal.actor is not None:
+                incident.groups.add(signal.actor.group)
+            return
+        if not self._keep(incident, signal):
+            self._drop(SIGNALS_DROPPED, signal)
+            incident.dropped_until = max(incident.dropped_until or signal.time, signal.time)
+            return
+        _append(incident, signal)
+        self._signals_kept += 1
+
+    def _keep(self, incident: _Open, signal: Signal) -> bool:
+        """Tell whether a signal joining an incident is kept within the signal limits."""
+        if (
+            len(incident.signals) < MAX_SIGNALS_PER_INCIDENT
+            and self._signals_kept < MAX_SIGNALS_PER_HOST
+        ):
+            return True
+        if _shape(signal) not in incident.shapes:
+            return True
+        if not signal.action or signal.actor is None:
+            return False
+        if incident.untrusted is None:
+            incident.untrusted = any(self._untrusted(s) for s in incident.signals)
+        if incident.untrusted or not self._untrusted(signal):
+            return False
+        incident.untrusted = True
+        return True
+
+    def _untrusted(self, signal: Signal) -> bool:
+        return (
+            signal.action
+            and signal.actor is not None
+            and sig.trusted_lineage(signal.actor, signal.component, self.inventory) is None
+        )
+
+    def _merge_evidence(self, listed: Signal, signal: Signal) -> None:
+        for evidence in signal.evidence:
+            if evidence in listed.evidence:
+                continue
+            if len(listed.evidence) >= MAX_EVIDENCE_PER_SIGNAL:
+                self._drop(EVIDENCE_DROPPED, signal)
+                continue
+            listed.evidence.append(evidence)
+
+    def _drop(self, reason: str, signal: Signal) -> None:
+        component = signal.component.id if signal.component is not None else None
+        self.limits.dropped(reason, signal.time, component=component)
 
     def _find(self, signal: Signal) -> _Open | None:
         best: _Open | None = None
         for incident in self._open:
             if signal.time - incident.last > self.window:
                 continue
-            same_component = signal.component is not None and _family(signal.component.id) in {
-                _family(component_id) for component_id in incident.components
-            }
+            same_component = (
+                signal.component is not None and _family(signal.component.id) in incident.families
+            )
             same_group = signal.actor is not None and signal.actor.group in incident.groups
             if (same_component or same_group) and (best is None or incident.last >= best.last):
                 best = incident
         return best
 
     def _new(self, signal: Signal) -> _Open:
-        incident = _Open(
-            signals=[signal],
-            components={signal.component.id: signal.component} if signal.component else {},
-            groups={signal.actor.group} if signal.actor else set(),
-            last=signal.time,
-        )
+        if len(self._open) >= MAX_OPEN_INCIDENTS:
+            oldest = min(self._open, key=lambda incident: incident.last)
+            self._open.remove(oldest)
+            self._done.append(oldest)
+            self.limits.dropped(CLOSED_EARLY, oldest.last, signal.time)
+        incident = _Open(signals=[], components={}, groups=set(), last=signal.time)
+        _append(incident, signal)
+        self._signals_kept += 1
         self._open.append(incident)
         return incident
 
@@ -214,7 +343,14 @@ class HostCorrelator:
 
     def _release_burst(self, signal: Signal) -> list[Signal]:
         key = (signal.kind, signal.component.id if signal.component else "")
-        held = self._pending_bursts.setdefault(key, deque(maxlen=max(self.burst_threshold, 1) * 64))
+        held = self._pending_bursts.get(key)
+        if held is None:
+            if len(self._pending_bursts) >= MAX_BURST_KEYS:
+                self._forget_stale_bursts(signal.time)
+            if len(self._pending_bursts) >= MAX_BURST_KEYS:
+                self._drop(BURST_DROPPED, signal)
+                return []
+            held = self._pending_bursts[key] = deque(maxlen=max(self.burst_threshold, 1) * 64)
         while held and signal.time - held[0].time > self.window:
             held.popleft()
         held.append(signal)
@@ -223,6 +359,15 @@ class HostCorrelator:
         released = list(held)
         held.clear()
         return released
+
+    def _forget_stale_bursts(self, now: float) -> None:
+        stale = [
+            key
+            for key, held in self._pending_bursts.items()
+            if not held or now - held[-1].time > self.window
+        ]
+        for key in stale:
+            del self._pending_bursts[key]
 
     def _flood_signal(self, signal: Signal) -> Signal | None:
         top = self.flood.top(signal.time)
@@ -255,17 +400,18 @@ class HostCorrelator:
         actor_signal = next((s for s in signals if s.actor is not None and s.action), None)
         actor = actor_signal.actor if actor_signal is not None else None
         components = list(incident.components.values())
-        status, explanation = self._judge(signals)
+        status, explanation = self._judge(signals, incident.dropped_until)
         severity = self._severity(signals, components, actor)
         if status == "explained":
             severity = 0
         techniques = sorted({t for s in signals for t in s.techniques})
         first = signals[0]
+        last = max(max(s.time for s in signals), incident.dropped_until or first.time)
         return Incident(
             id=_incident_id(self.host, first),
             host=self.host,
             first_seen=format_rfc3339(first.time),
-            last_seen=format_rfc3339(max(s.time for s in signals)),
+            last_seen=format_rfc3339(last),
             status=status,
             explanation=explanation,
             severity=SEVERITIES[severity],
@@ -276,25 +422,33 @@ class HostCorrelator:
             attack=AttackRecord(ANALYTIC, techniques),
         )
 
-    def _judge(self, signals: list[Signal]) -> tuple[Status, str | None]:
+    def _judge(
+        self, signals: list[Signal], dropped_until: float | None = None
+    ) -> tuple[Status, str | None]:
         status, reason = self._judge_actors(signals)
         if status == "explained":
             return status, reason
-        span = self._covering_span(signals)
+        span = self._covering_span(signals, dropped_until)
         if span is not None:
             return "explained", span.describe()
         return status, reason
 
-    def _covering_span(self, signals: list[Signal]) -> Span | None:
+    def _covering_span(
+        self, signals: list[Signal], dropped_until: float | None = None
+    ) -> Span | None:
         """Return an approved window, or a shutdown or update, that covers the whole incident.
 
         An approved maintenance window covers actions by anyone. A shutdown or an OS update
         seen in the telemetry only covers incidents without an untrusted action in them.
+        ``dropped_until`` is the latest signal counted but not kept, which the span must cover
+        too.
         """
         if any(s.persistent for s in signals):
             return None
         first = min(s.overdue_at if s.overdue_at is not None else s.time for s in signals)
         last = max(s.until if s.kind == sig.TELEMETRY_SILENT else s.time for s in signals)
+        if dropped_until is not None:
+            last = max(last, dropped_until)
         component_ids = sorted({s.component.id for s in signals if s.component is not None})
         for window in self.maintenance_windows:
             if window.covers(self.host, component_ids, first, last):
@@ -396,20 +550,40 @@ _KIND_LABELS = {
 SAME_OBSERVATION_SECONDS = 60.0
 
 
-def _same_observation(incident: _Open, signal: Signal) -> Signal | None:
-    """Return the signal of the incident that reports the same thing about the same pid."""
+def _observation_key(signal: Signal) -> tuple[int, str, str] | None:
     if signal.target_pid is None or signal.component is None:
         return None
-    for earlier in reversed(incident.signals):
-        if (
-            earlier.target_pid == signal.target_pid
-            and earlier.kind == signal.kind
-            and earlier.component is not None
-            and earlier.component.id == signal.component.id
-            and abs(signal.time - earlier.time) <= SAME_OBSERVATION_SECONDS
-        ):
+    return (signal.target_pid, signal.kind, signal.component.id)
+
+
+def _same_observation(incident: _Open, signal: Signal) -> Signal | None:
+    """Return the signal of the incident that reports the same thing about the same pid."""
+    key = _observation_key(signal)
+    if key is None:
+        return None
+    for earlier in reversed(incident.observations.get(key, ())):
+        if abs(signal.time - earlier.time) <= SAME_OBSERVATION_SECONDS:
             return earlier
     return None
+
+
+def _append(incident: _Open, signal: Signal) -> None:
+    """Add a signal to an incident with its component, actor group and indexes."""
+    incident.signals.append(signal)
+    incident.shapes.add(_shape(signal))
+    if signal.component is not None:
+        incident.components.setdefault(signal.component.id, signal.component)
+        incident.families.add(_family(signal.component.id))
+    if signal.actor is not None:
+        incident.groups.add(signal.actor.group)
+    key = _observation_key(signal)
+    if key is not None:
+        incident.observations.setdefault(key, []).append(signal)
+
+
+def _shape(signal: Signal) -> tuple[str, bool, bool, int | None]:
+    """Return what judging an incident reads from a signal besides its actor."""
+    return (signal.kind, signal.action, signal.persistent, signal.severity)
 
 
 def _family(component_id: str) -> str:

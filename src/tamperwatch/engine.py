@@ -20,7 +20,7 @@ from tamperwatch.explain import (
 )
 from tamperwatch.incident import Incident
 from tamperwatch.inventory import Component, Inventory
-from tamperwatch.liveness import BlindWindow, LivenessTracker, Silence
+from tamperwatch.liveness import BlindWindow, LimitRecorder, LivenessTracker, Silence
 from tamperwatch.logpatterns import LogPatterns
 from tamperwatch.model import Event
 from tamperwatch.process_table import ProcessTable
@@ -45,10 +45,12 @@ OSQUERY_PROCESS_EVENTS = Component(
     category="telemetry-source",
 )
 
-# Distinct unknown console names kept per host for the warning.
+# Distinct unknown console names kept per host for the warning. Records naming further ones are
+# counted in ``unknown_names_dropped``.
 MAX_UNKNOWN_NAMES = 100
 
-# Process images whose component is remembered; the memo is cleared when full.
+# Process images whose component is remembered (about 200 bytes each). The memo is a cache:
+# it is cleared when full and filled again from the process table and the inventory.
 MAX_IMAGE_COMPONENTS = 200_000
 
 
@@ -60,7 +62,11 @@ class HostEngine:
     ) -> None:
         self.host = host
         self.config = config
-        self.table = ProcessTable()
+        # Every structure of the engine that grows with the input has a limit. What a limit
+        # drops is counted here, and finish() reports it as blind windows.
+        self.limits = LimitRecorder(host)
+        self.liveness = LivenessTracker(host, config.telemetry_gap_threshold, self.limits)
+        self.table = ProcessTable(limits=self.limits)
         self.rules = RuleEngine(inventory, patterns, self.table)
         self.correlator = HostCorrelator(
             host,
@@ -69,19 +75,24 @@ class HostEngine:
             window=config.crash_correlation_window,
             burst_threshold=config.crash_burst_threshold,
             flood_threshold=config.flood_event_threshold,
+            limits=self.limits,
         )
         self.inventory = inventory
-        self.liveness = LivenessTracker(host, config.telemetry_gap_threshold)
         self.states = StateTracker(
             inventory,
             config.approval_grace,
             self.component_named,
             recovery_grace=config.crash_correlation_window,
+            limits=self.limits,
         )
         checkins = config.checkins or {}
         self._names: dict[str, str] = dict(checkins.get("component_names", {}))
         # Console names that fit no component, or several, with the count of their records.
         self.unknown_names: dict[str, int] = {}
+        self.unknown_names_dropped = 0
+        # Names already counted for the event being fed: liveness and the state tracker both
+        # look a check-in's name up.
+        self._names_counted: set[str] = set()
         self.power = PowerTracker()
         self._os_version: tuple[str, float] | None = None
         self._launchd_start: float | None = None
@@ -99,6 +110,8 @@ class HostEngine:
 
     def feed(self, event: Event) -> None:
         self.events += 1
+        if self._names_counted:
+            self._names_counted.clear()
         self._watermark_before = self.liveness.watermark
         for silence in self.liveness.advance(event):
             self._report_silence(silence)
@@ -159,20 +172,28 @@ class HostEngine:
                 # A boot before records already seen is not a reboot between them.
                 continue
             # From the last record before the reboot to the boot, and a grace after it.
-            self.correlator.spans.append(
+            self.correlator.add_span(
                 Span(last, max(booted, event.time), "host rebooted", SHUTDOWN_GRACE_SECONDS)
             )
 
     def _power_spans(self, event: Event) -> None:
-        self._boot(event)
+        process, target = event.process, event.target
+        # Readers fill start_time only for launchd, so most events skip the boot check.
+        if (process is not None and process.start_time) or (
+            target is not None and target.start_time
+        ):
+            self._boot(event)
         os_version = event.os_version or (event.crash.os_version if event.crash else None)
         if os_version:
             self._os_version_change(event.time, os_version)
-        span = span_from_event(event)
-        if span is None and event.kind == "exit" and event.status == 15:
+        kind = event.kind
+        span = None
+        if kind == "exec":
+            span = span_from_event(event)
+        elif kind == "exit" and event.status == 15:
             span = self.power.termination(event.time)
         if span is not None:
-            self.correlator.spans.append(span)
+            self.correlator.add_span(span)
 
     def _os_version_change(self, when: float, version: str) -> None:
         """Open an OS update span when the reported OS version changes between two records."""
@@ -183,7 +204,7 @@ class HostEngine:
         # The update happened between the two records. After a long gap the span covers only
         # the last part of it, so that days of unrelated incidents are not explained.
         start = max(previous[1], when - OS_UPDATE_GRACE_SECONDS)
-        self.correlator.spans.append(
+        self.correlator.add_span(
             Span(
                 start,
                 when,
@@ -199,7 +220,7 @@ class HostEngine:
             elif match.pattern_id == "power-wake":
                 span = self.power.wake(event.time)
                 if span is not None:
-                    self.correlator.spans.append(span)
+                    self.correlator.add_span(span)
 
     @property
     def blind_windows(self) -> list[BlindWindow]:
@@ -258,8 +279,12 @@ class HostEngine:
             if configured
             else self.inventory.match_product_name(name)
         )
-        if found is None and name.strip() and len(self.unknown_names) < MAX_UNKNOWN_NAMES:
-            self.unknown_names[name] = self.unknown_names.get(name, 0) + 1
+        if found is None and name.strip() and name not in self._names_counted:
+            self._names_counted.add(name)
+            if name in self.unknown_names or len(self.unknown_names) < MAX_UNKNOWN_NAMES:
+                self.unknown_names[name] = self.unknown_names.get(name, 0) + 1
+            else:
+                self.unknown_names_dropped += 1
         return found
 
     def _report_silence(self, silence: Silence) -> None:
@@ -308,6 +333,7 @@ class HostEngine:
             self.signals += 1
             self.correlator.add(signal)
         incidents = self.correlator.finish()
+        self.liveness.blind_windows.extend(self.limits.windows())
         log.info(
             "host %s: %d events, %d signals, %d incidents",
             self.host,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from tamperwatch.liveness import LimitRecorder
 from tamperwatch.model import Event, Process
 
 Key = tuple[int, int]
@@ -21,6 +22,15 @@ MAX_ANCESTRY_DEPTH = 64
 # Entries kept per host. The least recently seen are evicted first, so a fork storm of unique
 # pids cannot grow the table without bound.
 MAX_ENTRIES = 200_000
+TABLE_FULL = "process table full: {count} processes forgotten, ancestry incomplete"
+
+# Characters of command line kept per process (the sum of its arguments). macOS accepts up to
+# ARG_MAX (1 MiB) per exec, and every entry and every actor chain keeps a copy.
+MAX_ARGS_CHARS = 16 * 1024
+ARGS_CUT = (
+    f"command line limit: {{count}} command lines longer than {MAX_ARGS_CHARS:,} characters "
+    "were cut"
+)
 
 
 @dataclass
@@ -48,11 +58,15 @@ class Entry:
 class ProcessTable:
     """Per-host table of process images with ancestry lookups."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int | None = None, limits: LimitRecorder | None = None) -> None:
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self._latest: dict[int, Key] = {}
-        self._max_entries = max_entries
+        # Read at construction, not import, so that a test can lower the module's limit.
+        self._max_entries = MAX_ENTRIES if max_entries is None else max_entries
         self.evicted = 0
+        # Where evictions and cut command lines are reported, with the time of the event applied.
+        self.limits = limits
+        self._now = 0.0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,6 +103,7 @@ class ProcessTable:
 
     def apply(self, event: Event) -> None:
         """Update the table from one event: fork and exec add images, exit marks one ended."""
+        self._now = event.time
         actor = self.observe(event.process)
         if event.kind == "fork" and event.target is not None:
             child_key = self.key_of(event.target)
@@ -100,7 +115,9 @@ class ProcessTable:
             assert image_key is not None
             parent = actor.parent if actor is not None else self._parent_key(event.target)
             entry = self._insert(image_key, parent, event.target)
-            entry.args = event.target.args
+            if event.target.args is None:
+                # The new image's command line is unknown; the old image's is not its own.
+                entry.args = None
             if actor is not None and actor.key != image_key:
                 actor.exited = event.time
         elif event.kind == "exit" and actor is not None:
@@ -150,6 +167,8 @@ class ProcessTable:
                 if self._latest.get(oldest[0]) == oldest:
                     del self._latest[oldest[0]]
                 self.evicted += 1
+                if self.limits is not None:
+                    self.limits.dropped(TABLE_FULL, self._now)
         else:
             self._entries.move_to_end(key)
             entry.parent = parent if parent is not None else entry.parent
@@ -164,11 +183,26 @@ class ProcessTable:
         if process.session_id is not None:
             entry.session_id = process.session_id
         if process.args is not None:
-            entry.args = process.args
+            entry.args = self._bounded_args(process.args)
         previous = self._latest.get(key[0])
         if previous is None or previous[1] <= key[1] or previous[1] == -1:
             self._latest[key[0]] = key
         return entry
+
+    def _bounded_args(self, args: list[str] | None) -> list[str] | None:
+        """Return ``args``, or a copy cut to :data:`MAX_ARGS_CHARS` characters in all."""
+        if args is None or sum(map(len, args)) <= MAX_ARGS_CHARS:
+            return args
+        kept: list[str] = []
+        room = MAX_ARGS_CHARS
+        for arg in args:
+            if room <= 0:
+                break
+            kept.append(arg[:room])
+            room -= len(arg)
+        if self.limits is not None:
+            self.limits.dropped(ARGS_CUT, self._now)
+        return kept
 
     def _remove(self, key: Key) -> None:
         self._entries.pop(key, None)

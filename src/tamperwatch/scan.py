@@ -30,6 +30,7 @@ from tamperwatch.logpatterns import LogPatterns, load_log_patterns
 from tamperwatch.model import Event
 from tamperwatch.readers import Reader, describe_unknown, detect, readers_for
 from tamperwatch.readers.base import SNIFF_BYTES, FileStats, ReadContext
+from tamperwatch.spool import SPOOL_BUDGET_EVENTS, EventSpool
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,13 @@ def scan(
     inventory: Inventory,
     patterns: LogPatterns | None = None,
     stdin: BinaryIO | None = None,
+    spool_budget: int = SPOOL_BUDGET_EVENTS,
 ) -> ScanResult:
-    """Read every input, run the per-host engines and return incidents and counts."""
+    """Read every input, run the per-host engines and return incidents and counts.
+
+    ``spool_budget`` is the number of events held in memory across all hosts; past it, events
+    are sorted into temporary run files (see :mod:`tamperwatch.spool`).
+    """
     patterns = patterns if patterns is not None else load_log_patterns()
     notices: list[str] = []
     inputs = discover(paths, notices)
@@ -205,76 +211,74 @@ def scan(
         )
     options: dict[str, Any] = {"checkins": config.checkins} if config.checkins else {}
     readers = readers_for(options)
-    events: dict[str, list[Event]] = {}
     files: list[FileStats] = []
     hostless: dict[str, int] = {}
-    for item in inputs:
-        stats = FileStats(file=item.path)
-        files.append(stats)
-        fixed_host = item.host or host
-        record_hosts: set[str] = set()
-        for event in _read_file(item, stats, stdin, fixed_host, readers, options):
+    with EventSpool(spool_budget) as spool:
+        for item in inputs:
+            stats = FileStats(file=item.path)
+            files.append(stats)
+            fixed_host = item.host or host
+            record_hosts: set[str] = set()
+            for event in _read_file(item, stats, stdin, fixed_host, readers, options):
+                if fixed_host is not None:
+                    event.host = fixed_host
+                elif event.host is None:
+                    event.host = UNKNOWN_HOST
+                    hostless[item.path] = hostless.get(item.path, 0) + 1
+                elif len(record_hosts) < 2:
+                    record_hosts.add(event.host)
+                spool.add(event)
             if fixed_host is not None:
-                event.host = fixed_host
-            elif event.host is None:
-                event.host = UNKNOWN_HOST
-                hostless[item.path] = hostless.get(item.path, 0) + 1
-            elif len(record_hosts) < 2:
-                record_hosts.add(event.host)
-            events.setdefault(event.host, []).append(event)
-        if fixed_host is not None:
-            stats.host = fixed_host
-        elif record_hosts:
-            stats.host = (
-                record_hosts.pop() if len(record_hosts) == 1 else "(several, from the records)"
+                stats.host = fixed_host
+            elif record_hosts:
+                stats.host = (
+                    record_hosts.pop() if len(record_hosts) == 1 else "(several, from the records)"
+                )
+            log.info(
+                "%s: %s, %d records read, %d used",
+                item.path,
+                stats.format or stats.unrecognised or stats.error,
+                stats.read,
+                stats.used,
             )
-        log.info(
-            "%s: %s, %d records read, %d used",
-            item.path,
-            stats.format or stats.unrecognised or stats.error,
-            stats.read,
-            stats.used,
-        )
-    warnings = notices + [
-        f"{path}: {count} record(s) carry no host name; they are scanned as {UNKNOWN_HOST}. "
-        "Pass --host NAME, or lay the files out as one folder per host."
-        for path, count in hostless.items()
-    ]
-    incidents: list[Incident] = []
-    blind_windows: list[BlindWindow] = []
-    reporting_hosts: dict[str, set[str]] = {}
-    per_host: dict[str, int] = {}
-    summaries: dict[str, HostSummary] = {}
-    for host_name in sorted(events):
-        host_events = events.pop(host_name)
-        # Sources interleave in event time; ties keep eslogger's global order, then file order.
-        host_events.sort(key=lambda e: (e.time, e.global_seq_num or 0))
-        engine = HostEngine(host_name, inventory, patterns, config)
-        for event in host_events:
-            engine.feed(event)
-        per_host[host_name] = len(host_events)
-        if host_events:
-            summaries[host_name] = HostSummary(
-                first=host_events[0].time,
-                last=engine.liveness.watermark or host_events[-1].time,
-                events=len(host_events),
-                components=tuple(sorted(engine.liveness.components_seen)),
+        if spool.spilled_events:
+            log.info(
+                "%d of %d events were sorted on disk in %d run file(s), %d merge pass(es)",
+                spool.spilled_events,
+                sum(spool.events_per_host.values()),
+                spool.run_files,
+                spool.merge_passes,
             )
-        incidents.extend(engine.finish())
-        blind_windows.extend(engine.blind_windows)
-        for name, count in sorted(engine.unknown_names.items()):
-            warnings.append(
-                f"host {host_name}: {count} check-in or health records name {name!r}, which fits no "
-                "single component; map it with checkins.component_names in the configuration"
-            )
-        if engine.liveness.clock_jumps:
-            warnings.append(
-                f"host {host_name}: {engine.liveness.clock_jumps} records are dated more than a week "
-                "after the host's other records (a wrong clock?); they were not used for silence "
-                "and blind windows"
-            )
-        for component_id in engine.liveness.components_seen:
-            reporting_hosts.setdefault(component_id, set()).add(host_name)
+        warnings = notices + [
+            f"{path}: {count} record(s) carry no host name; they are scanned as {UNKNOWN_HOST}. "
+            "Pass --host NAME, or lay the files out as one folder per host."
+            for path, count in hostless.items()
+        ]
+        incidents: list[Incident] = []
+        blind_windows: list[BlindWindow] = []
+        reporting_hosts: dict[str, set[str]] = {}
+        per_host: dict[str, int] = {}
+        summaries: dict[str, HostSummary] = {}
+        for host_name in spool.hosts():
+            # Sources interleave in event time; ties keep eslogger's global order, then read order.
+            engine = HostEngine(host_name, inventory, patterns, config)
+            for event in spool.drain(host_name):
+                engine.feed(event)
+            per_host[host_name] = engine.events
+            # The host's span leaves out records set aside as a wrong clock.
+            first, last = engine.liveness.started, engine.liveness.watermark
+            if first is not None and last is not None:
+                summaries[host_name] = HostSummary(
+                    first=first,
+                    last=last,
+                    events=engine.events,
+                    components=tuple(sorted(engine.liveness.components_seen)),
+                )
+            incidents.extend(engine.finish())
+            blind_windows.extend(engine.blind_windows)
+            warnings.extend(_host_warnings(engine, spool.duplicates.get(host_name, 0)))
+            for component_id in engine.liveness.components_seen:
+                reporting_hosts.setdefault(component_id, set()).add(host_name)
     incidents = fold_fleet_outages(
         incidents,
         reporting_hosts,
@@ -284,6 +288,35 @@ def scan(
     )
     blind_windows.sort(key=lambda w: (w.host, w.start))
     return ScanResult(incidents, files, per_host, warnings, blind_windows, summaries)
+
+
+def _host_warnings(engine: HostEngine, duplicates: int) -> list[str]:
+    """Return the warnings about one host's input that the scan reports after its incidents."""
+    host_name = engine.host
+    warnings: list[str] = []
+    if duplicates:
+        warnings.append(
+            f"host {host_name}: {duplicates} records were read more than once (the same record "
+            "in one file twice, or in two files) and were used once"
+        )
+    for name, count in sorted(engine.unknown_names.items()):
+        warnings.append(
+            f"host {host_name}: {count} check-in or health records name {name!r}, which fits no "
+            "single component; map it with checkins.component_names in the configuration"
+        )
+    if engine.unknown_names_dropped:
+        warnings.append(
+            f"host {host_name}: {engine.unknown_names_dropped} more check-in or health records "
+            f"name components that fit none; only the first {len(engine.unknown_names)} names "
+            "are listed"
+        )
+    if engine.liveness.clock_jumps:
+        warnings.append(
+            f"host {host_name}: {engine.liveness.clock_jumps} records are dated more than a week "
+            "before or after the host's other records (a wrong clock?); they were not used for "
+            "silence and blind windows"
+        )
+    return warnings
 
 
 def _read_file(

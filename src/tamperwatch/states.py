@@ -8,12 +8,13 @@ later snapshot was removed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from tamperwatch import signals as sig
 from tamperwatch.commands import CRASH_SIGNALS, signal_label
 from tamperwatch.inventory import Component, Inventory
+from tamperwatch.liveness import LimitRecorder
 from tamperwatch.model import Event, Evidence, StateInfo
 from tamperwatch.signals import Signal
 
@@ -82,6 +83,15 @@ def _uncatalogued_extension_job(state: StateInfo) -> Component | None:
 # A system extension row and a launchd job row this close in time describe one moment (seconds).
 JOIN_SECONDS = 3600.0
 
+# Extensions, launchd jobs and reported states remembered per host, in each table of the
+# tracker, because labels and versions come from the input. A row that would add one more is
+# judged on its own, so its changes are not followed and a state already reported can repeat.
+MAX_TRACKED_STATES = 10_000
+STATES_DROPPED = (
+    "state tracking limit: {count} snapshot rows of extensions or launchd jobs beyond "
+    f"{MAX_TRACKED_STATES:,} per table were not compared with other snapshots"
+)
+
 
 def _is_extension_job(label: str, bundle: str) -> bool:
     """Tell whether a launchd label is the job of a system extension (``TEAMID.bundle.id``)."""
@@ -107,6 +117,8 @@ class StateTracker:
     name_resolver: Callable[[str], Component | None] | None = None
     # Seconds in which a healthy check-in cancels an unhealthy one of the same component.
     recovery_grace: float = 300.0
+    # Where rows that the table limits leave out are counted.
+    limits: LimitRecorder | None = None
     _pending_unhealthy: dict[str, Signal] = field(default_factory=dict)
     # Keyed by (bundle id, version): an upgrade lists two versions of one bundle side by side.
     _extensions: dict[tuple[str, str], _Extension] = field(default_factory=dict)
@@ -125,8 +137,18 @@ class StateTracker:
     _job_runs: dict[str, int] = field(default_factory=dict)
     # Latest launchd snapshot rows of jobs without a pid: label -> (time, evidence).
     _jobs_down: dict[str, tuple[float, Evidence]] = field(default_factory=dict)
+    # Whether a table limit left out part of the row being judged.
+    _row_dropped: bool = False
 
     def evaluate(self, event: Event) -> list[Signal]:
+        """Judge one state row; a row that the table limits leave out is counted once."""
+        self._row_dropped = False
+        signals = self._evaluate(event)
+        if self._row_dropped and self.limits is not None:
+            self.limits.dropped(STATES_DROPPED, event.time)
+        return signals
+
+    def _evaluate(self, event: Event) -> list[Signal]:
         state = event.state
         if state is None:
             return []
@@ -172,10 +194,11 @@ class StateTracker:
         component = self.inventory.match_system_extension(state.name)
         if component is None:
             return signals
+        key = (state.name, state.version or "")
+        if not self._room(self._extensions, key) or not self._room(self._snapshot_rows, state.name):
+            return signals
         self._snapshot_rows.add(state.name)
-        tracked = self._extensions.setdefault(
-            (state.name, state.version or ""), _Extension(component)
-        )
+        tracked = self._extensions.setdefault(key, _Extension(component))
         tracked.evidence = event.evidence
         value = state.state or ""
         if value == ENABLED:
@@ -204,7 +227,10 @@ class StateTracker:
         if value == UNINSTALL_ON_REBOOT:
             # Beside an enabled successor in the same snapshot this is what an upgrade leaves
             # behind until reboot; the snapshot's other rows decide when it closes.
-            self._pending_residue.append((event, component, state))
+            if len(self._pending_residue) < MAX_TRACKED_STATES:
+                self._pending_residue.append((event, component, state))
+            else:
+                self._row_dropped = True
             return signals
         if value in STOPPED_EXTENSION_STATES:
             return signals + self._stopped(event, component, state, f"is {value.replace('_', ' ')}")
@@ -216,7 +242,8 @@ class StateTracker:
         key = (state.name, state.state or "")
         if key in self._stopped_reported:
             return []
-        self._stopped_reported.add(key)
+        if self._room(self._stopped_reported, key):
+            self._stopped_reported.add(key)
         summary = f"system extension {state.name} ({state.version or '?'}) {what}"
         return [self._signal(event, sig.EXTENSION_STATE_CHANGED, component, summary)]
 
@@ -286,10 +313,12 @@ class StateTracker:
                     )
                 )
             return signals
-        self._jobs_seen_loaded.add(label)
+        if self._room(self._jobs_seen_loaded, label):
+            self._jobs_seen_loaded.add(label)
         status = state.last_exit_status
         previous = self._job_status.get(label)
-        self._job_status[label] = (status, state.pid)
+        if self._room(self._job_status, label):
+            self._job_status[label] = (status, state.pid)
         if status is not None and status < 0 and (previous is None or previous[0] != status):
             number = -status
             kind = sig.CRASHED if number in CRASH_SIGNALS else sig.PROCESS_KILLED
@@ -303,14 +332,15 @@ class StateTracker:
                 )
             )
         runs_before = self._job_runs.get(label)
-        if state.runs is not None:
+        if state.runs is not None and self._room(self._job_runs, label):
             self._job_runs[label] = state.runs
         climbing = runs_before is not None and state.runs is not None and state.runs > runs_before
         spawn_loop = state.state == "spawn scheduled" and (
             (state.runs or 0) >= SPAWN_LOOP_RUNS or climbing
         )
         if spawn_loop and label not in self._spawn_reported:
-            self._spawn_reported.add(label)
+            if self._room(self._spawn_reported, label):
+                self._spawn_reported.add(label)
             reason = (
                 f", last exit reason {state.last_exit_reason}" if state.last_exit_reason else ""
             )
@@ -333,7 +363,8 @@ class StateTracker:
         self, event: Event, component: Component, label: str
     ) -> list[Signal]:
         """Report a job of an extension that snapshots list as enabled while it does not run."""
-        self._jobs_down[label] = (event.time, event.evidence)
+        if self._room(self._jobs_down, label):
+            self._jobs_down[label] = (event.time, event.evidence)
         for (bundle, _), tracked in self._extensions.items():
             if tracked.component.id != component.id or tracked.enabled_at is None:
                 continue
@@ -367,7 +398,8 @@ class StateTracker:
         key = (bundle, "enabled but not running")
         if key in self._stopped_reported:
             return []
-        self._stopped_reported.add(key)
+        if self._room(self._stopped_reported, key):
+            self._stopped_reported.add(key)
         return [
             Signal(
                 sig.EXTENSION_STATE_CHANGED,
@@ -436,6 +468,13 @@ class StateTracker:
             if now - signal.time > self.recovery_grace
         ]
         return [self._pending_unhealthy.pop(component_id) for component_id in expired]
+
+    def _room(self, table: Collection[object], key: object) -> bool:
+        """Tell whether ``key`` is in ``table`` or fits in it; mark the row when it does not."""
+        if key in table or len(table) < MAX_TRACKED_STATES:
+            return True
+        self._row_dropped = True
+        return False
 
     @staticmethod
     def _signal(

@@ -108,6 +108,14 @@ def parse_local_with_offset(text: str) -> float | None:
 
 
 def format_rfc3339(epoch: float) -> str:
-    """Format epoch seconds as RFC 3339 UTC with microseconds, e.g. ``2026-03-02T10:00:00.000000Z``."""
-    moment = datetime.fromtimestamp(epoch, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Format epoch seconds as RFC 3339 UTC with microseconds, e.g. ``2026-03-02T10:00:00.000000Z``.
+
+    A time outside the years 1 to 9999 is written as the first or last microsecond of that
+    range, because a record may carry any date and RFC 3339 has four-digit years.
+    """
+    try:
+        moment = datetime.fromtimestamp(epoch, tz=UTC)
+    except (OverflowError, ValueError, OSError):
+        moment = (datetime.max if epoch > 0 else datetime.min).replace(tzinfo=UTC)
+    # strftime("%Y") does not pad years before 1000 on glibc.
+    return f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S.%fZ")

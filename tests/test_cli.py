@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from tamperwatch import cli
 from tamperwatch.synth import EsWriter, interactive_shell
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -309,3 +313,20 @@ def test_ecs_format_writes_one_document_per_incident() -> None:
     documents = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(documents) == 6
     assert {document["event"]["kind"] for document in documents} == {"alert"}
+
+
+@pytest.mark.parametrize("command", ["scan", "report"])
+def test_scan_storage_failure_is_clear(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    def failing_scan(*args: object, **kwargs: object) -> None:
+        raise OSError("cannot write the temporary run file /tmp/x.run: No space left on device")
+
+    monkeypatch.setattr(cli, "scan", failing_scan)
+    arguments = [command, str(EXAMPLES)]
+    if command == "report":
+        arguments += ["--html", str(tmp_path / "r.html")]
+    result = CliRunner().invoke(cli.app, arguments)
+    assert result.exit_code == 2
+    assert "error: scan failed: cannot write the temporary run file" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -55,7 +55,14 @@ from reader_samples import (
 from tamperwatch.config import build_inventory, load_config
 from tamperwatch.model import Event
 from tamperwatch.readers import READERS, detect
-from tamperwatch.readers.base import MAX_LINE_BYTES, FileStats, Reader
+from tamperwatch.readers.base import (
+    MAX_COUNTED_KINDS,
+    MAX_LINE_BYTES,
+    OTHER_KINDS,
+    FileStats,
+    ReadContext,
+    Reader,
+)
 from tamperwatch.scan import scan
 
 # Terminal escape sequences and HTML in one string, as a hostile process could name itself.
@@ -1035,3 +1042,16 @@ def test_scan_of_hostile_files(tmp_path: Path) -> None:
         assert stats.format is not None, stats.file
         assert stats.read == stats.used + sum(stats.skipped.values())
         assert stats.used >= 1
+
+
+def test_distinct_skip_reasons_are_bounded(tmp_path: Path) -> None:
+    stats = FileStats(file=str(tmp_path / "x"))
+    context = ReadContext(stats)
+    for number in range(MAX_COUNTED_KINDS + 50):
+        context.record()
+        context.skip(number + 1, f"unknown event type {number}")
+        context.note(f"note {number}")
+    assert len(stats.skipped) == MAX_COUNTED_KINDS + 1
+    assert stats.skipped[OTHER_KINDS] == 50
+    assert sum(stats.skipped.values()) == stats.read
+    assert stats.notes[OTHER_KINDS] == 50

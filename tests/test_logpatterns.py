@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tamperwatch.logpatterns import (
+    MAX_CACHED_PROCESSES,
     MAX_MESSAGE_CHARS,
     SIGNALS,
     LogMatch,
@@ -376,6 +377,15 @@ def test_message_is_cut_before_matching() -> None:
 
     assert [match.pattern_id for match in PATTERNS.match(inside)] == ["santa-deadline-deny"]
     assert PATTERNS.match(beyond) == []
+
+
+def test_invented_process_names_keep_cache_bounded() -> None:
+    patterns = load_log_patterns()
+    for number in range(MAX_CACHED_PROCESSES + 10):
+        patterns.match(log_event(f"proc{number}", "nothing to see"))
+    assert len(patterns._by_process) <= MAX_CACHED_PROCESSES
+    match = patterns.match(log_event(None, "deadline reached: deny pid=1, event type: 1"))
+    assert [m.pattern_id for m in match] == ["santa-deadline-deny"]
 
 
 def test_patterns_finish_quickly_on_hostile_messages() -> None:

@@ -240,6 +240,11 @@ def scan_command(
     except InputError as exc:
         err.print(f"error: {neutralize(str(exc))}", markup=False, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
+    except OSError as exc:
+        # Input files that cannot be read are reported per file; what reaches here is the
+        # scan's own temporary storage failing, such as a full disk while sorting.
+        err.print(f"error: scan failed: {neutralize(str(exc))}", markup=False, highlight=False)
+        raise typer.Exit(EXIT_ERROR) from None
 
     try:
         write = JSON_LINES_WRITERS.get(output_format)
@@ -789,6 +794,8 @@ def _report_of_scan(
         result = scan(paths, host=host, config=config, inventory=inventory, patterns=patterns)
     except (ConfigError, LogPatternError, InputError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(f"scan failed: {exc}")
     print_stats_stderr(result, err)
     try:
         return report_from_scan(

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 # Maximum message length, in characters, that the patterns see; the rest is cut off.
 MAX_MESSAGE_CHARS = 16 * 1024
 
+# Process names whose candidate patterns are cached.
+MAX_CACHED_PROCESSES = 10_000
+
 SIGNALS = frozenset(
     {
         "process_killed",
@@ -169,7 +172,10 @@ class LogPatterns:
                 for pattern in self._compiled
                 if pattern.processes is None or name in pattern.processes
             )
-            # Process names are few per host; the cache stays small.
+            # Process names come from telemetry, so a host that invents names cannot grow
+            # the cache past MAX_CACHED_PROCESSES; it starts afresh instead.
+            if len(self._by_process) >= MAX_CACHED_PROCESSES:
+                self._by_process.clear()
             self._by_process[name] = cached
         return cached
 

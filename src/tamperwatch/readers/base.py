@@ -32,6 +32,12 @@ SNIFF_BYTES = 64 * 1024
 # cannot make the scan hold an unbounded buffer.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
+# Distinct reasons counted per file for skipped records and for notes. Some reasons carry
+# values from the input (an unknown event type), so past this many kinds the rest share one
+# counter named OTHER_KINDS.
+MAX_COUNTED_KINDS = 200
+OTHER_KINDS = "other kinds (past the first 200 distinct ones)"
+
 # Located warnings kept per file; the counters keep counting after that.
 MAX_WARNINGS_PER_FILE = 50
 
@@ -103,12 +109,12 @@ class ReadContext:
 
     def skip(self, line: int, reason: str, detail: str | None = None) -> None:
         """Count a record of this format that could not be used, and keep a located warning."""
-        self.stats.skipped[reason] += 1
+        self.stats.skipped[_bounded_key(self.stats.skipped, reason)] += 1
         self.warn(line, reason if detail is None else f"{reason}: {detail}")
 
     def note(self, what: str) -> None:
         """Count something worth reporting that is not an error (an unknown event type, say)."""
-        self.stats.notes[what] += 1
+        self.stats.notes[_bounded_key(self.stats.notes, what)] += 1
 
     def warn(self, line: int, message: str) -> None:
         """Keep a located warning, up to :data:`MAX_WARNINGS_PER_FILE` per file."""
@@ -117,6 +123,13 @@ class ReadContext:
         else:
             self.stats.dropped_warnings += 1
         log.debug("%s:%d: %s", self.file, line, message)
+
+
+def _bounded_key(counter: Counter[str], key: str) -> str:
+    """Return ``key``, or :data:`OTHER_KINDS` once the counter holds MAX_COUNTED_KINDS keys."""
+    if key in counter or len(counter) < MAX_COUNTED_KINDS:
+        return key
+    return OTHER_KINDS
 
 
 class Reader:

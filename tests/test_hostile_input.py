@@ -3,7 +3,7 @@
 Each case puts one bad record (or line) between good records of a small valid file and checks
 what the reader made of it: used, skipped with a located warning, or kept as a note. Every case
 also checks the counting contract and that the good records around the bad one are used.
-docs/robustness-readers.md lists the outcomes.
+docs/robustness.md lists the outcomes.
 """
 
 from __future__ import annotations

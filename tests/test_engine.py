@@ -327,6 +327,25 @@ def test_action_outside_the_window_is_not_the_cause(tmp_path: Path) -> None:
     assert short.incidents[0].actor is not None
 
 
+def test_untrusted_finisher_is_the_actor(tmp_path: Path) -> None:
+    writer = EsWriter("2026-11-22T08:00:00Z", seed=6)
+    extension = start_falcon(writer)
+    shell = interactive_shell(writer)
+    writer.command("sudo launchctl bootout system/com.crowdstrike.falcon.Agent", shell=shell)
+    writer.advance(2)
+    stopper = writer.spawn(
+        "/Users/tester/Downloads/stopper", ["./stopper"], parent=shell, platform_binary=False
+    )
+    writer.signal(stopper, extension, 9)
+    writer.exit(extension, 9)
+    result = scan_writer(tmp_path, writer)
+    assert len(result.incidents) == 1
+    incident = result.incidents[0]
+    assert incident.signals[0].kind == "daemon_unloaded"
+    assert incident.actor is not None
+    assert incident.actor.path == "/Users/tester/Downloads/stopper"
+
+
 def test_burst_threshold_comes_from_the_config(tmp_path: Path) -> None:
     writer = EsWriter("2026-11-22T08:00:00Z", seed=6)
     for _ in range(3):

@@ -397,8 +397,7 @@ class HostCorrelator:
 
     def _build(self, incident: _Open) -> Incident:
         signals = sorted(incident.signals, key=lambda s: s.time)
-        actor_signal = next((s for s in signals if s.actor is not None and s.action), None)
-        actor = actor_signal.actor if actor_signal is not None else None
+        actor = self._lead_actor(signals)
         components = list(incident.components.values())
         status, explanation = self._judge(signals, incident.dropped_until)
         severity = self._severity(signals, components, actor)
@@ -421,6 +420,31 @@ class HostCorrelator:
             actor=_actor_record(actor) if actor is not None else None,
             attack=AttackRecord(ANALYTIC, techniques),
         )
+
+    def _lead_actor(self, signals: list[Signal]) -> Actor | None:
+        """Return the actor of the first action by the least trusted process of an incident.
+
+        When a platform tool starts an impairment and a third-party binary finishes it (a
+        ``launchctl bootout`` followed by a SIGKILL from an unsigned program), the program is
+        the one an analyst has to look at. Untrusted lineage ranks first, then a masquerade,
+        then a binary that is not Apple's.
+        """
+        best: Actor | None = None
+        best_rank = -1
+        for signal in signals:
+            actor = signal.actor
+            if actor is None or not signal.action:
+                continue
+            rank = 0
+            if sig.trusted_lineage(actor, signal.component, self.inventory) is None:
+                rank += 4
+            if actor.masquerade:
+                rank += 2
+            if actor.process.platform_binary is False:
+                rank += 1
+            if rank > best_rank:
+                best, best_rank = actor, rank
+        return best
 
     def _judge(
         self, signals: list[Signal], dropped_until: float | None = None

@@ -35,8 +35,10 @@ def test_actor_and_techniques(documents: list[dict[str, object]]) -> None:
     assert falcon["process"]["executable"] == "/bin/launchctl"  # type: ignore[index]
     assert falcon["process"]["parent"]["executable"] == "/usr/bin/sudo"  # type: ignore[index]
     assert falcon["process"]["code_signature"]["trusted"] is True  # type: ignore[index]
-    techniques = [t["id"] for t in falcon["threat"]["technique"]]  # type: ignore[index]
-    assert "T1685" in techniques
+    techniques = {t["id"]: t.get("name") for t in falcon["threat"]["technique"]}  # type: ignore[index]
+    assert techniques["T1685"] == "Disable or Modify Tools"
+    tactics = [t["id"] for t in falcon["threat"]["tactic"]]  # type: ignore[index]
+    assert tactics == ["TA0040", "TA0112"]
     assert falcon["event"]["severity"] == 99  # type: ignore[index]
 
 

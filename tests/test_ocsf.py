@@ -203,6 +203,16 @@ def test_required_fields_present(examples: list[Incident]) -> None:
         assert event["finding_info"]["analytic"]["uid"] == "AN2040"
 
 
+def test_milliseconds_are_not_rounded_up() -> None:
+    event = to_ocsf(
+        make_incident(
+            first_seen="2026-12-01T09:30:00.999900Z",
+            last_seen="2026-12-01T09:30:00.999900Z",
+        )
+    )
+    assert event["start_time"] == epoch_ms(datetime(2026, 12, 1, 9, 30, 0, 999000, tzinfo=UTC))
+
+
 def test_times_are_milliseconds() -> None:
     event = to_ocsf(make_incident())
     first = epoch_ms(datetime(2026, 12, 1, 9, 30, 0, 250000, tzinfo=UTC))

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from tamperwatch import __version__
+from tamperwatch.attack import TACTIC_REFERENCE, TACTICS, TECHNIQUES, technique_name
 from tamperwatch.incident import ActorRecord, Incident
 from tamperwatch.render import write_json_lines
 
@@ -56,6 +57,7 @@ def incident_to_ecs(incident: Incident) -> dict[str, Any]:
         "threat": {
             "framework": "MITRE ATT&CK",
             "technique": [_technique(technique) for technique in incident.attack.techniques],
+            "tactic": _tactics(incident.attack.techniques),
         },
         "labels": {"status": incident.status, "severity": incident.severity},
         "tags": ["tamperwatch", incident.status],
@@ -111,7 +113,20 @@ def write_ecs(incidents: Iterable[Incident], stream: IO[bytes]) -> None:
 def _technique(technique: str) -> dict[str, str]:
     """Return an ECS threat.technique entry; a sub-technique id keeps its parent's reference."""
     path = technique.replace(".", "/")
-    return {"id": technique, "reference": ATTACK_REFERENCE.format(path)}
+    entry = {"id": technique, "reference": ATTACK_REFERENCE.format(path)}
+    name = technique_name(technique)
+    if name is not None:
+        entry["name"] = name
+    return entry
+
+
+def _tactics(techniques: list[str]) -> list[dict[str, str]]:
+    """Return the ECS threat.tactic entries of the techniques' tactics, each once."""
+    tactics = sorted({TECHNIQUES[t][1] for t in techniques if t in TECHNIQUES})
+    return [
+        {"id": tactic, "name": TACTICS[tactic], "reference": TACTIC_REFERENCE.format(tactic)}
+        for tactic in tactics
+    ]
 
 
 def _process(actor: ActorRecord) -> dict[str, Any]:

@@ -37,6 +37,7 @@ The mapping:
 
 from __future__ import annotations
 
+import math
 import posixpath
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
@@ -44,6 +45,7 @@ from typing import IO, Any
 import msgspec
 
 from tamperwatch import __version__
+from tamperwatch.attack import ATTACK_VERSION, TACTIC_REFERENCE, TACTICS, TECHNIQUES
 from tamperwatch.ecs import ATTACK_REFERENCE, drop_nulls
 from tamperwatch.fleet import FLEET_HOST
 from tamperwatch.incident import ActorRecord, Incident, SignalRecord
@@ -85,26 +87,6 @@ PARENT_CHAIN_DEPTH = 8
 # Signal summaries joined into finding_info.desc. The rest are only counted there, and
 # related_events lists them all.
 MAX_DESCRIBED_SIGNALS = 10
-
-ATTACK_VERSION = "19"
-TACTIC_REFERENCE = "https://attack.mitre.org/tactics/{}/"
-TACTICS = {"TA0112": "Defense Impairment", "TA0040": "Impact"}
-
-# Name and tactic, in the ATT&CK v19 Enterprise STIX data, of the techniques that tamperwatch's
-# signals and catalog emit. v19 split Defense Evasion: TA0005 became Stealth, and the techniques
-# that disable or break security controls (the former T1562 family, now T1685 and T1686, and the
-# new T1687) moved to TA0112 Defense Impairment. Service Stop stays under Impact.
-# NOTE: an id missing here (the catalog's T1548.006, or one added in the configuration) gets a
-# technique without a tactic.
-TECHNIQUES: dict[str, tuple[str, str]] = {
-    "T1489": ("Service Stop", "TA0040"),
-    "T1553": ("Subvert Trust Controls", "TA0112"),
-    "T1553.001": ("Gatekeeper Bypass", "TA0112"),
-    "T1685": ("Disable or Modify Tools", "TA0112"),
-    "T1685.006": ("Clear Linux or Mac System Logs", "TA0112"),
-    "T1686": ("Disable or Modify System Firewall", "TA0112"),
-    "T1687": ("Exploitation for Defense Impairment", "TA0112"),
-}
 
 
 def to_ocsf(incident: Incident) -> dict[str, Any]:
@@ -168,7 +150,8 @@ def _timestamp(name: str, text: str) -> dict[str, Any]:
         raise ValueError(
             f"invalid incident time {text!r}: expected RFC 3339, such as 2026-11-18T14:04:07Z"
         )
-    return {name: round(seconds * 1000), f"{name}_dt": format_rfc3339(seconds)}
+    # Floor, not round: a time in the last half millisecond of a second stays in that second.
+    return {name: math.floor(seconds * 1000), f"{name}_dt": format_rfc3339(seconds)}
 
 
 def _metadata(incident: Incident) -> dict[str, Any]:

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tamperwatch.attack import technique_name
 from tamperwatch.incident import Incident, SignalRecord
 from tamperwatch.inventory import Inventory
 from tamperwatch.ledger import HistoryEntry, IncidentEntry, OutageEntry
 from tamperwatch.liveness import BlindWindow
-from tamperwatch.ocsf import TECHNIQUES
 from tamperwatch.render import neutralize
 from tamperwatch.scan import ScanResult
 from tamperwatch.timeutil import format_rfc3339, parse_rfc3339
@@ -428,8 +428,8 @@ def _args(args: Sequence[str] | None) -> str:
 
 
 def _technique(technique: str) -> str:
-    known = TECHNIQUES.get(technique)
-    return text(f"{technique} {known[0]}" if known else technique)
+    name = technique_name(technique)
+    return text(f"{technique} {name}" if name else technique)
 
 
 def _history(entries: Sequence[HistoryEntry]) -> list[HistoryView]:

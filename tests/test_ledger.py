@@ -660,6 +660,15 @@ def test_cli_explain_resolve_show(ledger_file: Path) -> None:
     assert show.stdout.index("by alice: change 3141") < show.stdout.index("by bob: sensor back")
 
 
+def test_cli_show_incident_actor_and_evidence(ledger_file: Path) -> None:
+    run_cli("scan", str(EXAMPLES), "--ledger", str(ledger_file))
+    show = run_cli("ledger", "show", FALCON_KILL, "--ledger", str(ledger_file))
+    assert show.returncode == 0, show.stderr
+    assert "actor: launchctl bootout system/com.crowdstrike.falcon.Agent" in show.stdout
+    assert "signing id com.apple.launchctl" in show.stdout
+    assert "eslogger.ndjson:17]" in show.stdout
+
+
 def test_cli_show_outage(ledger_file: Path) -> None:
     run_cli("scan", str(EXAMPLES), "--ledger", str(ledger_file))
     show = run_cli("ledger", "show", LOST_EVENTS, "--ledger", str(ledger_file))

@@ -46,6 +46,8 @@ from tamperwatch.logpatterns import LogPatternError, load_log_patterns
 from tamperwatch.ocsf import write_ocsf
 from tamperwatch.render import (
     neutralize,
+    print_actor,
+    print_signals,
     print_stats_stderr,
     print_text,
     write_blind_windows,
@@ -535,8 +537,9 @@ def _print_incident_entry(entry: IncidentEntry, console: Console) -> None:
         verdict += f": {incident.explanation}"
     console.print(Text(f"  scan:       {neutralize(verdict)}"))
     console.print(Text(f"  recorded:   {format_time(entry.created_at)}"))
-    for signal in incident.signals:
-        console.print(Text(f"  - {signal.time} {signal.kind}: {neutralize(signal.summary)}"))
+    if incident.actor is not None:
+        print_actor(incident.actor, console)
+    print_signals(incident.signals, console)
 
 
 def _print_outage_entry(entry: OutageEntry, console: Console) -> None:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tamperwatch.incident import Incident
+from tamperwatch.incident import ActorRecord, Incident, SignalRecord
 from tamperwatch.liveness import BlindWindow
 from tamperwatch.readers.base import FileStats
 from tamperwatch.scan import ScanResult
@@ -120,20 +120,32 @@ def _print_incident(incident: Incident, console: Console) -> None:
     components = ", ".join(f"{c.product} ({c.id})" for c in incident.components)
     console.print(Text("  components: " + neutralize(components)))
     if incident.actor is not None:
-        actor = incident.actor
-        chain = [_process_label(actor.pid, actor.path, actor.args)]
-        chain.extend(_process_label(a.pid, a.path, a.args) for a in actor.ancestry)
-        console.print(Text("  actor: " + neutralize(" <- ".join(chain), limit=4000)))
-        facts = [f"team {actor.team_id}" if actor.team_id else "no team id"]
-        facts.append(f"signing id {actor.signing_id}" if actor.signing_id else "no signing id")
-        if actor.platform_binary:
-            facts.append("Apple platform binary")
-        elif actor.platform_binary is False:
-            facts.append("not an Apple platform binary")
-        if actor.masquerade:
-            facts.append("MASQUERADE: named like an Apple tool but not Apple's binary")
-        console.print(Text("         " + neutralize("; ".join(facts))))
-    for signal in incident.signals:
+        print_actor(incident.actor, console)
+    print_signals(incident.signals, console)
+    console.print(
+        Text("  ATT&CK: " + ", ".join([incident.attack.analytic, *incident.attack.techniques]))
+    )
+
+
+def print_actor(actor: ActorRecord, console: Console) -> None:
+    """Print the actor chain, nearest process first, and the actor's signing facts."""
+    chain = [_process_label(actor.pid, actor.path, actor.args)]
+    chain.extend(_process_label(a.pid, a.path, a.args) for a in actor.ancestry)
+    console.print(Text("  actor: " + neutralize(" <- ".join(chain), limit=4000)))
+    facts = [f"team {actor.team_id}" if actor.team_id else "no team id"]
+    facts.append(f"signing id {actor.signing_id}" if actor.signing_id else "no signing id")
+    if actor.platform_binary:
+        facts.append("Apple platform binary")
+    elif actor.platform_binary is False:
+        facts.append("not an Apple platform binary")
+    if actor.masquerade:
+        facts.append("MASQUERADE: named like an Apple tool but not Apple's binary")
+    console.print(Text("         " + neutralize("; ".join(facts))))
+
+
+def print_signals(signals: Iterable[SignalRecord], console: Console) -> None:
+    """Print one line per signal with its first evidence locations."""
+    for signal in signals:
         where = ", ".join(f"{e.file}:{e.line}" for e in signal.evidence[:EVIDENCE_SHOWN])
         if len(signal.evidence) > EVIDENCE_SHOWN:
             where += f" and {len(signal.evidence) - EVIDENCE_SHOWN} more"
@@ -142,9 +154,6 @@ def _print_incident(incident: Incident, console: Console) -> None:
             + Text(neutralize(signal.summary))
             + Text(f"  [{neutralize(where)}]", style="dim")
         )
-    console.print(
-        Text("  ATT&CK: " + ", ".join([incident.attack.analytic, *incident.attack.techniques]))
-    )
 
 
 def blind_window_record(window: BlindWindow) -> dict[str, object]:

@@ -20,6 +20,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -911,6 +912,32 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     result = run_scan(capture, host="lab-mac-9")
 
     assert stats_of(result, str(capture)).error == "cannot read: Permission denied"
+
+
+def test_unlistable_subfolder_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    host_folder = tmp_path / "host-a"
+    locked = host_folder / "locked"
+    locked.mkdir(parents=True)
+    quiet_day(host_folder / "eslogger.ndjson")
+    real_walk = os.walk
+
+    # Root lists any folder, so the permission failure that os.walk reports through onerror
+    # is made here for the one folder.
+    def walk_without_locked(top: str | os.PathLike[str], **kwargs: Any) -> Any:
+        onerror = kwargs.get("onerror")
+        for directory, subfolders, files in real_walk(top, **kwargs):
+            if locked.name in subfolders and onerror is not None:
+                subfolders.remove(locked.name)
+                onerror(PermissionError(13, "Permission denied", str(locked)))
+            yield directory, subfolders, files
+
+    monkeypatch.setattr(os, "walk", walk_without_locked)
+    result = run_scan(tmp_path)
+
+    stats = stats_of(result, str(locked))
+    assert stats.error == "cannot list folder: Permission denied"
+    assert result.unreadable == [stats]
+    assert stats_of(result, str(host_folder / "eslogger.ndjson")).used > 0
 
 
 def after_discovery(

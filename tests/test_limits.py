@@ -11,6 +11,7 @@ import random
 import shutil
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -351,7 +352,7 @@ def test_records_far_from_the_others(tmp_path: Path, inventory: Inventory, when:
     assert incident_view(result) == incident_view(plain)
     assert window_view(result) == window_view(plain)
     assert (
-        f"host {HOST}: 2 records are dated more than a week before or after the host's other "
+        f"host {HOST}: 2 record(s) are dated more than a week before or after the host's other "
         "records (a wrong clock?); they were not used for silence and blind windows"
     ) in result.warnings
 
@@ -391,7 +392,7 @@ def test_clock_jump_is_a_warning_not_a_window(tmp_path: Path, inventory: Invento
     result = run_scan([write_lines(tmp_path / "jump.ndjson", lines[:-10] + jumped)], inventory)
     assert result.incidents == []
     assert result.blind_windows == []
-    assert any(w.startswith(f"host {HOST}: 10 records are dated") for w in result.warnings)
+    assert any(w.startswith(f"host {HOST}: 10 record(s) are dated") for w in result.warnings)
     windows = io.BytesIO()
     write_blind_windows(result.blind_windows, windows)
     assert windows.getvalue() == b""
@@ -418,7 +419,7 @@ def test_clock_stuck_in_1970_at_start(tmp_path: Path, inventory: Inventory) -> N
     assert len(silent) == 1
     assert incident_view(result) == incident_view(plain)
     assert all(w.end - w.start < 86_400 for w in result.blind_windows)
-    assert any(w.startswith(f"host {HOST}: 5 records are dated") for w in result.warnings)
+    assert any(w.startswith(f"host {HOST}: 5 record(s) are dated") for w in result.warnings)
 
 
 # engine limits --------------------------------------------------------------------------------
@@ -442,7 +443,7 @@ def test_fork_storm_fills_table_and_reports_window(
     result = run_scan([write_lines(tmp_path / "storm.ndjson", writer.lines())], inventory)
     full = [w for w in result.blind_windows if w.reason.startswith("process table full")]
     assert len(full) == 1
-    assert full[0].reason.endswith("processes forgotten, ancestry incomplete")
+    assert full[0].reason.endswith("process images forgotten, ancestry incomplete")
     forgotten = int(full[0].reason.split()[3].replace(",", ""))
     assert forgotten > 900
     assert len(result.incidents) == 1
@@ -671,3 +672,20 @@ def test_unknown_console_names_counted(
         f"host {HOST}: 4 more check-in or health records name components that fit none; only "
         "the first 2 names are listed"
     ) in result.warnings
+
+
+def test_clock_step_back_is_warned(tmp_path: Path, inventory: Inventory) -> None:
+    lines, split = two_impairments(seed=18)
+    stepped = []
+    for line in lines[split:]:
+        record = json.loads(line.replace("\\/", "/"))
+        moment = datetime.fromisoformat(record["time"][:26] + "+00:00") - timedelta(days=3)
+        stepped.append(retimed(line, moment.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")))
+    path = write_lines(tmp_path / "stepped.ndjson", [*lines[:split], *stepped])
+    result = run_scan([path], inventory)
+    warning = next(w for w in result.warnings if "clock probably stepped back" in w)
+    assert warning.startswith(f"host {HOST}: ")
+    assert f"{path}:1 before {path}:" in warning
+    assert warning.startswith(f"host {HOST}: {split} record(s) are numbered before")
+    plain = run_scan([write_lines(tmp_path / "plain.ndjson", lines)], inventory)
+    assert not any("stepped back" in w for w in plain.warnings)

@@ -309,3 +309,22 @@ def test_btm_remove_takes_the_instigator_as_actor() -> None:
     events, _ = read_lines([eslogger_line(message(125, "btm_launch_item_remove", payload, daemon))])
     assert events[0].process.path == "/private/tmp/remover"
     assert events[0].path == "/Library/LaunchDaemons/com.example.agent helper.plist"
+
+
+def test_record_without_body_or_process_is_warned(tmp_path: Path) -> None:
+    record = {
+        "time": "2026-11-22T08:00:00.000000000Z",
+        "event_type": 31,
+        "global_seq_num": 4,
+        "seq_num": 2,
+    }
+    path = tmp_path / "es.ndjson"
+    path.write_text(json.dumps(record) + "\n")
+    stats = FileStats(file=str(path))
+    with path.open("rb") as source:
+        events = list(EsloggerReader().read(source, ReadContext(stats)))
+    assert len(events) == 1
+    messages = [warning.message for warning in stats.warnings]
+    assert "signal record without its event body: used for timing only" in messages
+    assert "signal record without its process" in messages
+    assert all(warning.line == 1 for warning in stats.warnings)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tamperwatch import synth
 from tamperwatch.synth import (
     EVENT_TYPES,
     FREAD,
@@ -1313,3 +1314,13 @@ def test_real_jamf_protect_keys_match() -> None:
         assert set(synthetic["process"]["executable"]) - optional == (
             set(real["process"]["executable"]) - optional
         )
+
+
+def test_pid_space_exhaustion_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(synth, "PID_MAX", 1_000)
+    writer = EsWriter("2026-11-22T08:00:00Z", seed=8)
+    shell = writer.spawn("/bin/zsh", ["-zsh"])
+    with pytest.raises(ValueError, match="no free pid"):
+        for _ in range(1_000):
+            writer.spawn("/tmp/storm", ["storm"], parent=shell)
+    assert len({process.pid for process in writer._live.values()}) == len(writer._live)

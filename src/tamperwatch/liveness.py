@@ -43,6 +43,10 @@ CLOCK_SETTLE_RECORDS = 100
 # A sequence number this far below the previous one means the ES client restarted.
 SEQUENCE_RESTART_DROP = 1000
 
+# A record whose sequence number is below one dated this much earlier (seconds) shows that the
+# host clock stepped back between them.
+CLOCK_STEP_BACK_SECONDS = 3600.0
+
 # Gaps held per sequence while later records may still fill them; the oldest is reported when
 # more open up.
 MAX_OPEN_GAPS = 1000
@@ -195,6 +199,12 @@ class LivenessTracker:
         self._sequences: dict[tuple[str, str], tuple[int, float, Evidence]] = {}
         self._gaps: dict[tuple[str, str], list[_Gap]] = {}
         self.clock_jumps = 0
+        # Records whose sequence numbers say they were written before records that carry an
+        # earlier time, and the first such pair: (record with the later number, this record).
+        # NOTE: such a step back is only reported. The blind window that the stepped-back
+        # records open in event time stays, and may be false.
+        self.clock_steps_back = 0
+        self.clock_step_evidence: tuple[Evidence, Evidence] | None = None
         # Records accepted since time started (or restarted), and records past the clock limit
         # since the last accepted one.
         self._accepted = 0
@@ -357,6 +367,10 @@ class LivenessTracker:
             return
         last, last_time, last_evidence = previous
         if number <= last:
+            if event.time - last_time > CLOCK_STEP_BACK_SECONDS:
+                self.clock_steps_back += 1
+                if self.clock_step_evidence is None:
+                    self.clock_step_evidence = (last_evidence, event.evidence)
             self._fill(key, number)
             return
         self._sequences[key] = (number, event.time, event.evidence)

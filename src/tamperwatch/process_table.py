@@ -22,7 +22,7 @@ MAX_ANCESTRY_DEPTH = 64
 # Entries kept per host. The least recently seen are evicted first, so a fork storm of unique
 # pids cannot grow the table without bound.
 MAX_ENTRIES = 200_000
-TABLE_FULL = "process table full: {count} processes forgotten, ancestry incomplete"
+TABLE_FULL = "process table full: {count} process images forgotten, ancestry incomplete"
 
 # Characters of command line kept per process (the sum of its arguments). macOS accepts up to
 # ARG_MAX (1 MiB) per exec, and every entry and every actor chain keeps a copy.

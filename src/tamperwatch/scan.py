@@ -58,6 +58,9 @@ class InputFile:
     path: str
     host: str | None
     archive: archives.MemberRef | None = field(default=None, compare=False)
+    # Why the entry cannot be read at all, found while listing it (a folder without
+    # permission to list it), or None.
+    error: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -155,23 +158,34 @@ def _walk_folder(root: Path, notices: list[str]) -> Iterator[InputFile]:
         raise InputError(f"{root}: cannot list folder: {exc.strerror}") from exc
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
-            for file in _files_below(Path(entry.path), notices):
-                yield InputFile(str(file), entry.name)
+            for file, error in _files_below(Path(entry.path), notices):
+                yield InputFile(str(file), entry.name, error=error)
         elif _is_scannable(Path(entry.path), notices):
             yield InputFile(entry.path, None)
 
 
-def _files_below(folder: Path, notices: list[str]) -> Iterator[Path]:
+def _files_below(folder: Path, notices: list[str]) -> Iterator[tuple[Path, str | None]]:
+    """Yield each file below ``folder``, and each folder that cannot be listed with the reason."""
+    unlisted: list[OSError] = []
     # Symbolic links to folders are not followed, so a link loop cannot make the walk endless.
-    for directory, subfolders, files in os.walk(folder, followlinks=False):
+    walk = os.walk(folder, followlinks=False, onerror=unlisted.append)
+    for directory, subfolders, files in walk:
+        yield from _unlisted_folders(unlisted)
         subfolders.sort()
         for name in sorted(files):
             path = Path(directory) / name
             if _is_scannable(path, notices):
-                yield path
+                yield path, None
         for name in subfolders:
             if (Path(directory) / name).is_symlink():
                 notices.append(f"{Path(directory) / name}: symbolic link to a folder, not followed")
+    yield from _unlisted_folders(unlisted)
+
+
+def _unlisted_folders(errors: list[OSError]) -> Iterator[tuple[Path, str]]:
+    for error in errors:
+        yield Path(error.filename), f"cannot list folder: {error.strerror or error}"
+    errors.clear()
 
 
 def _is_scannable(path: Path, notices: list[str]) -> bool:
@@ -312,9 +326,17 @@ def _host_warnings(engine: HostEngine, duplicates: int) -> list[str]:
         )
     if engine.liveness.clock_jumps:
         warnings.append(
-            f"host {host_name}: {engine.liveness.clock_jumps} records are dated more than a week "
+            f"host {host_name}: {engine.liveness.clock_jumps} record(s) are dated more than a week "
             "before or after the host's other records (a wrong clock?); they were not used for "
             "silence and blind windows"
+        )
+    if engine.liveness.clock_step_evidence is not None:
+        later, earlier = engine.liveness.clock_step_evidence
+        warnings.append(
+            f"host {host_name}: {engine.liveness.clock_steps_back} record(s) are numbered "
+            "before Endpoint Security records dated more than an hour earlier (for example "
+            f"{earlier.file}:{earlier.line} before {later.file}:{later.line}); the host clock "
+            "probably stepped back, so blind windows and silences near there may be false"
         )
     return warnings
 
@@ -327,15 +349,18 @@ def _read_file(
     readers: tuple[Reader, ...],
     reader_options: Mapping[str, Any],
 ) -> Iterator[Event]:
+    if item.error is not None:
+        stats.error = item.error
+        return
     try:
         source = _open(item, stdin)
     except archives.ArchiveError as exc:
         stats.error = str(exc)
-        log.warning("%s: %s", item.path, stats.error)
+        log.info("%s: %s", item.path, stats.error)
         return
     except OSError as exc:
         stats.error = f"cannot read: {_open_failure(item.path, exc)}"
-        log.warning("%s: %s", item.path, stats.error)
+        log.info("%s: %s", item.path, stats.error)
         return
     mtime = None if item.archive is not None else _mtime(item.path)
     with source:
@@ -349,7 +374,7 @@ def _read_file(
             # Decompression problems end a part without raising; this is the file system
             # failing, or a temporary copy that could not be written.
             stats.error = f"read failed: {exc.strerror or exc}"
-            log.warning("%s: %s", item.path, stats.error)
+            log.info("%s: %s", item.path, stats.error)
 
 
 def _read_part(

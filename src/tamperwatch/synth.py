@@ -394,7 +394,17 @@ class EsWriter:
             self._now_ns += self._rng.randint(STEP_MIN_NS, STEP_MAX_NS)
 
     def _allocate_pid(self, boot: bool) -> int:
-        while True:
+        """Return a pid that no live process has; raise ValueError when none is left.
+
+        Like macOS, the writer has pids up to PID_MAX, so a capture can keep at most that many
+        processes alive at once.
+        """
+        if len(self._live) >= PID_MAX - 100:
+            raise ValueError(
+                f"no free pid: {len(self._live)} processes are alive and pids end at {PID_MAX}; "
+                "let processes exit (exit() or keep=False) to free their pids"
+            )
+        for _ in range(PID_MAX):
             if boot:
                 self._next_boot_pid += self._rng.randint(1, 9)
                 pid = self._next_boot_pid
@@ -406,6 +416,8 @@ class EsWriter:
                 pid = self._next_pid
             if pid not in self._live:
                 return pid
+        # The uneven steps keep missing the few free pids of a nearly full table.
+        return next(pid for pid in range(100, PID_MAX + 1) if pid not in self._live)
 
     def _allocate_pidversion(self, boot: bool) -> int:
         if boot:

@@ -306,7 +306,7 @@ def _record(
 ) -> None:
     """Record a cut as a warning at ``line``. A limit or I/O failure is also the input's error."""
     message = f"{cut.reason}; {consequence}"
-    log.warning("%s: %s", name, message)
+    log.info("%s: %s", name, message)
     if cut.kind != "damaged" and stats.error is None:
         stats.error = f"{name}: {message}" if inner else message
     # The error names the limit. The warning marks the cut-off at its line, and inside an
@@ -316,7 +316,7 @@ def _record(
 
 def _fail(stats: FileStats, name: str, message: str, *, inner: bool) -> None:
     """Set the input's error. A member inside the input also gets a warning under its name."""
-    log.warning("%s: %s", name, message)
+    log.info("%s: %s", name, message)
     if inner:
         _warn(stats, name, 0, message)
         message = f"{name}: {message}"

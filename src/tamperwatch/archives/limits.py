@@ -244,7 +244,11 @@ class _GuardedRaw(io.RawIOBase):
             isinstance(exc, tarfile.ReadError) and "unexpected end" in str(exc)
         ):
             return Cut("damaged", f"the {self._subject} ends early (truncated file)")
-        return Cut("damaged", f"the {self._subject} is damaged ({exc})")
+        return Cut(
+            "damaged",
+            f"the {self._subject} is damaged ({exc}), so the records read before "
+            "this point may be altered too",
+        )
 
 
 def _guard_of(stream: BinaryIO) -> _GuardedRaw | None:

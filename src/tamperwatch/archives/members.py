@@ -334,7 +334,11 @@ def _damage(archive: Archive, exc: BaseException) -> Cut:
         return Cut("io", f"read failed: {exc.strerror or exc}")
     if isinstance(exc, tarfile.ReadError) and "unexpected end" in str(exc):
         return Cut("damaged", f"the {archive.label} ends early (truncated file)")
-    return Cut("damaged", f"the {archive.label} is damaged ({exc})")
+    return Cut(
+        "damaged",
+        f"the {archive.label} is damaged ({exc}), so the records read before "
+        "this point may be altered too",
+    )
 
 
 def _clean_name(name: str) -> str:

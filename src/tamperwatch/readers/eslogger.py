@@ -444,4 +444,10 @@ class EsloggerReader(Reader):
             event.os_version = message.host.os
         if message.event is not None:
             _fill(event, message.event)
+        else:
+            # The record keeps its time and sequence numbers, which tell liveness and lost
+            # events, but without its body it cannot show what happened.
+            context.warn(number, f"{kind} record without its event body: used for timing only")
+        if message.process is None:
+            context.warn(number, f"{kind} record without its process")
         return event

@@ -824,13 +824,17 @@ def test_mixed_formats_in_eslogger() -> None:
 
 
 @pytest.mark.parametrize("sample", [LAUNCHCTL_LIST, LAUNCHCTL_PRINT], ids=sample_id)
-def test_mixed_formats_in_launchctl_are_notes(sample: Sample) -> None:
+def test_mixed_formats_in_launchctl_are_counted(sample: Sample) -> None:
     foreign = foreign_lines(sample)
+    json_lines = sum(1 for line in foreign.splitlines() if line.startswith(b"{"))
 
     outcome = read_between(sample, foreign)
 
-    assert outcome.stats.read == RECORDS
-    assert outcome.stats.notes == {"other command output": foreign.count(b"\n")}
+    # Records of the JSON formats are skipped with a warning; other lines are stray output.
+    assert json_lines == 4
+    assert outcome.stats.read == RECORDS + json_lines
+    assert outcome.stats.skipped == {"JSON record in a snapshot": json_lines}
+    assert outcome.stats.notes == {"other command output": foreign.count(b"\n") - json_lines}
 
 
 def test_mixed_formats_in_sysext_listing_are_invalid_rows() -> None:
@@ -839,9 +843,10 @@ def test_mixed_formats_in_sysext_listing_are_invalid_rows() -> None:
     outcome = read_between(SYSEXT, foreign)
 
     # Inside a listing, a line that ends in "]" or contains a TAB is a broken row. So is any
-    # line before the announced number of rows. The other lines are notes.
-    assert outcome.stats.skipped == {"invalid row": 5}
-    assert outcome.stats.notes == {"other command output": 4}
+    # line before the announced number of rows. A JSON object after them is a record of
+    # another format, and the other lines are notes.
+    assert outcome.stats.skipped == {"invalid row": 5, "JSON record in a snapshot": 1}
+    assert outcome.stats.notes == {"other command output": 3}
     count_warning = outcome.stats.warnings[-1]
     assert count_warning.line == 2
     assert "announces 5 extension(s) but 10 rows" in count_warning.message

@@ -424,7 +424,7 @@ class SysextListReader(Reader):
         ):
             SysextListReader._skip_row(stripped, listing, number, context)
         else:
-            context.note("other command output")
+            _other_output(stripped, number, context)
 
     @staticmethod
     def _skip_row(stripped: str, listing: _Listing, number: int, context: ReadContext) -> None:
@@ -499,7 +499,7 @@ class LaunchctlListReader(Reader):
             elif _is_prompt(stripped):
                 context.note("shell prompt line")
             else:
-                context.note("other command output")
+                _other_output(stripped, number, context)
 
     def _row_event(
         self, row: re.Match[str], clock: _SnapshotClock, number: int, context: ReadContext
@@ -809,7 +809,7 @@ class LaunchctlPrintReader(Reader):
         elif _is_prompt(stripped):
             context.note("shell prompt line")
         else:
-            context.note("other command output")
+            _other_output(stripped, number, context)
         return None
 
 
@@ -821,3 +821,17 @@ __all__ = [
     "parse_header_time",
     "time_from_file_name",
 ]
+
+
+def _other_output(stripped: str, number: int, context: ReadContext) -> None:
+    """Count a line that is no part of the listing.
+
+    A JSON object is a record of another telemetry format written into the same file (an
+    eslogger capture appended to a snapshot, say). It is counted as a skipped record with a
+    warning, so that it is not mistaken for stray terminal output.
+    """
+    if stripped.startswith("{") and stripped.endswith("}"):
+        context.record()
+        context.skip(number, "JSON record in a snapshot", "write each format to a file of its own")
+    else:
+        context.note("other command output")

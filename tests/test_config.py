@@ -668,3 +668,15 @@ def test_cli_shows_config_error_without_traceback(tmp_path: Path, text: str, fra
     assert fragment in stderr
     assert "Traceback" not in stderr
     assert stderr.count("\n") == 1
+
+
+def test_first_error_in_file_order_is_reported(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        'crash_burst_threshold: "many"\nfleet_outage_share: 7\ncomponets: []\n',
+    )
+    error = load_error(path)
+    assert error.line == 1
+    assert error.key == "crash_burst_threshold"
+    assert error.message.endswith("(and 2 more errors in the file)")
+    assert str(error).startswith(f"{path}:1: crash_burst_threshold: ")

@@ -46,7 +46,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -404,6 +405,16 @@ def _describe(value: object) -> str:
     return "a list" if isinstance(value, list) else f"the value {_short_repr(value)}"
 
 
+def _first_error(errors: list[ConfigError]) -> ConfigError:
+    """Return the error of the earliest line, naming how many more the file has."""
+    first = min(errors, key=lambda error: error.line if error.line is not None else 0)
+    if len(errors) > 1:
+        more = len(errors) - 1
+        first.message += f" (and {more} more error{'s' if more > 1 else ''} in the file)"
+        first.args = (first.message,)
+    return first
+
+
 class _ConfigBuilder:
     def __init__(self, file: str, locator: _Locator) -> None:
         self.file = file
@@ -413,10 +424,25 @@ class _ConfigBuilder:
         return ConfigError(message, self.file, format_key_path(path), self.locator.line(path))
 
     def build(self, data: Mapping[Any, Any]) -> Config:
+        """Validate every setting and return the configuration.
+
+        Independent settings are all checked before an error is raised, so that the error
+        reported is the first in the file, with the number of the others.
+        """
+        errors: list[ConfigError] = []
+        settings: dict[str, Any] = {}
+
+        def put(key: str, compute: Callable[[], Any]) -> None:
+            try:
+                settings[key] = compute()
+            except ConfigError as error:
+                errors.append(error)
+
         for key in data:
             if key not in _KEYS:
-                raise self.error(f"unknown key; expected one of: {', '.join(_KEYS)}", str(key))
-        settings: dict[str, Any] = {}
+                errors.append(
+                    self.error(f"unknown key; expected one of: {', '.join(_KEYS)}", str(key))
+                )
         for key in (
             "crash_correlation_window",
             "telemetry_gap_threshold",
@@ -424,14 +450,37 @@ class _ConfigBuilder:
             "event_source_gap_threshold",
         ):
             if key in data:
-                settings[key] = self.duration(data[key], key)
+                put(key, partial(self.duration, data[key], key))
         if "fleet_outage_share" in data:
-            settings["fleet_outage_share"] = self.share(
-                "fleet_outage_share", data["fleet_outage_share"]
+            put(
+                "fleet_outage_share",
+                partial(self.share, "fleet_outage_share", data["fleet_outage_share"]),
             )
         for key in ("crash_burst_threshold", "flood_event_threshold", "fleet_outage_min_hosts"):
             if key in data:
-                settings[key] = self.count(key, data[key])
+                put(key, partial(self.count, key, data[key]))
+        try:
+            inventory = self._inventory_settings(data, settings)
+        except ConfigError as error:
+            # The sections below name components, so they cannot be checked without it.
+            errors.append(error)
+        else:
+            if "extension_list" in data:
+                put(
+                    "extension_list",
+                    partial(self.extension_list, data["extension_list"], inventory),
+                )
+            if data.get("checkins") is not None:
+                put("checkins", partial(self._checkin_settings, data["checkins"], inventory))
+            if data.get("maintenance_windows") is not None:
+                windows = data["maintenance_windows"]
+                put("maintenance_windows", partial(self.maintenance_windows, windows, inventory))
+        if errors:
+            raise _first_error(errors)
+        return Config(**settings)
+
+    def _inventory_settings(self, data: Mapping[Any, Any], settings: dict[str, Any]) -> Inventory:
+        """Store the added components and agents in ``settings``; return the inventory."""
         components = self.mappings("components", data.get("components"))
         agents = self.mappings("management_agents", data.get("management_agents"))
         try:
@@ -440,23 +489,19 @@ class _ConfigBuilder:
             raise self.error(error.message, *error.path) from None
         settings["components"] = tuple(dict(entry) for entry in components)
         settings["management_agents"] = tuple(dict(entry) for entry in agents)
-        if "extension_list" in data:
-            settings["extension_list"] = self.extension_list(data["extension_list"], inventory)
-        if data.get("checkins") is not None:
-            settings["checkins"] = self.checkins(data["checkins"])
-            for name, component_id in settings["checkins"].get("component_names", {}).items():
-                if inventory.get(component_id) is None:
-                    raise self.error(
-                        f"unknown component id {_short_repr(component_id)}",
-                        "checkins",
-                        "component_names",
-                        name,
-                    )
-        if data.get("maintenance_windows") is not None:
-            settings["maintenance_windows"] = self.maintenance_windows(
-                data["maintenance_windows"], inventory
-            )
-        return Config(**settings)
+        return inventory
+
+    def _checkin_settings(self, section: Any, inventory: Inventory) -> dict[str, Any]:
+        checkins = self.checkins(section)
+        for name, component_id in checkins.get("component_names", {}).items():
+            if inventory.get(component_id) is None:
+                raise self.error(
+                    f"unknown component id {_short_repr(component_id)}",
+                    "checkins",
+                    "component_names",
+                    name,
+                )
+        return checkins
 
     def duration(self, value: Any, *path: str | int) -> float:
         try:

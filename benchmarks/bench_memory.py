@@ -15,7 +15,7 @@ Scenarios:
   ``sudo kill -9`` on falcond from a second Terminal window opened before the storm.
 
 The capture is written with :class:`tamperwatch.synth.EsWriter` and streamed to the file as it
-grows, so the writer never holds more than one build round of lines. The scan then runs in a
+grows, so the writer keeps at most one build round of lines in memory. The scan then runs in a
 fresh child process, which reads its own ``VmRSS`` from ``/proc/self/status`` every
 :data:`SAMPLE_SECONDS` seconds from a thread, and its peak (``VmHWM``) at the end. The
 script prints a Markdown table and asserts nothing, because it is a measurement, not a test.

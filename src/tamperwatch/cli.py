@@ -243,8 +243,8 @@ def scan_command(
         err.print(f"error: {neutralize(str(exc))}", markup=False, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
     except OSError as exc:
-        # Input files that cannot be read are reported per file; what reaches here is the
-        # scan's own temporary storage failing, such as a full disk while sorting.
+        # Input files that cannot be read are reported per file. An OSError that reaches here
+        # comes from the scan's own temporary storage, such as a full disk while sorting.
         err.print(f"error: scan failed: {neutralize(str(exc))}", markup=False, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
 
@@ -368,7 +368,7 @@ def _fail(message: str) -> NoReturn:
 def _open_ledger(location: str | None, *, create: bool = False) -> Iterator[Ledger]:
     """Open the ledger and turn every ledger error, on opening or later, into exit status 2.
 
-    Only recording a scan creates a ledger; the other commands stop when an SQLite ledger file
+    Only recording a scan creates a ledger. The other commands stop when an SQLite ledger file
     does not exist, so that a mistyped path is not taken for an empty ledger.
     """
     if not create:
@@ -386,10 +386,10 @@ def _require_existing_ledger(location: str | None) -> None:
     except LedgerError as exc:
         _fail(str(exc))
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        given = DEFAULT_LOCATION if location is None else location
+        option_value = DEFAULT_LOCATION if location is None else location
         _fail(
             f"no ledger at {url.database}: record scans in it first with "
-            f"'tamperwatch scan PATH --ledger {given}'"
+            f"'tamperwatch scan PATH --ledger {option_value}'"
         )
 
 
@@ -738,8 +738,9 @@ def report_command(
 ) -> None:
     """Write an HTML report: fleet overview, a timeline per host and a page per incident.
 
-    With PATHs the report shows a new scan of them (--host names records without a host);
-    without, it shows the ledger, filtered by --host, --status, --component, --since and --until.
+    With PATHs the report shows a new scan of them, and --host names records without a host.
+    Without PATHs it shows the ledger, filtered by --host, --status, --component, --since and
+    --until.
     """
     _configure_logging(verbose)
     err = _console(stderr=True)
@@ -754,17 +755,19 @@ def report_command(
     else:
         filters = _filters(status, host, component, since, until)
         with _open_ledger(ledger) as store:
+            incidents, outages = store.incidents(filters), store.outages(filters)
+            location = store.location
+        try:
             view = report_from_ledger(
-                store.incidents(filters),
-                store.outages(filters),
-                source=f"ledger {store.location}",
-                generated=generated,
+                incidents, outages, source=f"ledger {location}", generated=generated
             )
+        except ReportError as exc:
+            _fail(str(exc))
     if records:
-        found, wanted = attach_records(view)
-        if found < wanted:
+        found, requested = attach_records(view)
+        if found < requested:
             err.print(
-                f"note: {wanted - found} of {wanted} evidence records could not be read back and "
+                f"note: {requested - found} of {requested} evidence records could not be read back and "
                 "are shown by location only: the files moved, or their paths are relative to "
                 "the folder the scan ran in",
                 markup=False,

@@ -199,8 +199,8 @@ class LivenessTracker:
         self._sequences: dict[tuple[str, str], tuple[int, float, Evidence]] = {}
         self._gaps: dict[tuple[str, str], list[_Gap]] = {}
         self.clock_jumps = 0
-        # Records whose sequence numbers say they were written before records that carry an
-        # earlier time, and the first such pair: (record with the later number, this record).
+        # Records numbered before records that carry an earlier time, and the first such pair:
+        # (record with the later number, record with the earlier number).
         # NOTE: such a step back is only reported. The blind window that the stepped-back
         # records open in event time stays, and may be false.
         self.clock_steps_back = 0

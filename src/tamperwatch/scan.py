@@ -65,7 +65,7 @@ class InputFile:
 
 @dataclass(frozen=True)
 class HostSummary:
-    """What a scan saw of one host: its time span (epoch seconds), event count and components."""
+    """Summary of one host in a scan: time span (epoch seconds), event count and components."""
 
     first: float
     last: float

@@ -126,7 +126,7 @@ class ReadContext:
 
 
 def _bounded_key(counter: Counter[str], key: str) -> str:
-    """Return ``key``, or :data:`OTHER_KINDS` once the counter holds MAX_COUNTED_KINDS keys."""
+    """Return ``key``, or :data:`OTHER_KINDS` once the counter has MAX_COUNTED_KINDS keys."""
     if key in counter or len(counter) < MAX_COUNTED_KINDS:
         return key
     return OTHER_KINDS

@@ -141,8 +141,8 @@ def build_timeline(host: HostView) -> Timeline:
                 signal.time, signal.time, f"mark {incident.health}", tooltip, incident.anchor
             )
             lanes[lane_name].marks.append(mark)
-    # Tick labels drop what the timeline's span line already says: the date for a span within
-    # one day, the seconds for a span of days.
+    # Tick labels leave out what the span line above the timeline shows: the date for a span
+    # within one day, the seconds for a span of days.
     tick_format = "%H:%M:%S" if end - start <= 86_400 else "%m-%d %H:%M"
     ticks = []
     for step in range(TICKS + 1):

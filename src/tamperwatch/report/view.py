@@ -23,7 +23,7 @@ from tamperwatch.scan import ScanResult
 from tamperwatch.timeutil import format_rfc3339, parse_rfc3339
 
 # Health of one component on one host, worst first. The fleet overview colours cells by it. A
-# host with none of these is "quiet": a ledger report knows nothing of it beyond its findings.
+# host with none of these is "quiet", because a ledger records findings only.
 HEALTH_ORDER = ("impaired", "blind", "explained", "resolved", "healthy")
 
 # Lane of the host itself, for blind windows that cover every component.
@@ -33,7 +33,7 @@ HOST_LANE = "(whole host)"
 # carries all of them.
 MAX_SIGNALS_SHOWN = 200
 
-# Longest telemetry string shown in the report, in characters.
+# Maximum length of a telemetry string shown in the report, in characters.
 MAX_TEXT = 2000
 
 _SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -43,10 +43,10 @@ class ReportError(ValueError):
     """The data given to the report is inconsistent, such as an incident with an invalid time."""
 
 
-def _epoch(value: str, what: str) -> float:
+def _epoch(value: str, subject: str) -> float:
     moment = parse_rfc3339(value)
     if moment is None:
-        raise ReportError(f"{what}: invalid time {text(value)!r}")
+        raise ReportError(f"{subject}: invalid time {text(value)!r}")
     return moment
 
 
